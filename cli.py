@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The ``liftrig`` command line (also ``python -m liftrig``).
+
+Each area declares its subcommands in a light ``*commands`` module with ``add_commands(sub)``;
+heavy imports (cv2, mediapipe, torch) happen inside the handlers, so ``liftrig --help`` is fast.
+A handler returns an exit code. A :class:`LiftRigError` becomes one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import Cancelled, LiftRigError
+
+# Modules (relative to this package) whose add_commands(subparsers) declare subcommands.
+COMMAND_MODULES = (
+    ".lifter.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liftrig",
+        description="Video of a person in, an animated armature out.")
+    parser.add_argument("--version", action="version", version=f"liftrig {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name, __package__).add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except LiftRigError as exc:
+        print(f"liftrig {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, Cancelled):
+        print(f"liftrig {args.command}: cancelled; no output was written.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The files that hand data from one stage to the next, as typed dataclasses (numpy only).
+
+The keypoints file (``.npz``) is the 2D stage's output and the lifter's input. Later stages
+keep its fields and add their own (``joints3d`` from the lifter, ``world`` from retargeting),
+so :meth:`Keypoints2D.load` ignores fields it does not know. The README documents every field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import LiftRigError
+from .fileio import save_npz_atomic
+from .h36m import NUM_JOINTS
+
+NUM_MEDIAPIPE_LANDMARKS = 33
+
+
+@dataclass
+class Keypoints2D:
+    """One subject's 2D keypoints over a clip, in Human3.6M order and pixel units."""
+
+    keypoints: np.ndarray    # float32 [F, 17, 2] pixels, x right, y down
+    scores: np.ndarray       # float32 [F, 17] in [0, 1]; 0 where nothing was detected
+    valid: np.ndarray        # bool [F]: the subject was detected in this frame
+    fps: float               # frames per second of the source video
+    size: tuple[int, int]    # (width, height) of the frames in pixels
+    frame_index: np.ndarray  # int64 [F]: the video frame each row comes from
+    # MediaPipe's 33 landmarks: x, y in pixels, z (MediaPipe's relative depth), visibility.
+    landmarks: np.ndarray | None = None         # float32 [F, 33, 4]
+    # MediaPipe's per-frame metric 3D pose (hips-centred, metres), kept for comparisons.
+    world_landmarks: np.ndarray | None = None   # float32 [F, 33, 3]
+    source: str = "mediapipe"  # where the 2D came from: mediapipe, coco-json, openpose-json
+    extra: dict = field(default_factory=dict, repr=False)  # other stages' fields, kept as read
+
+    def __post_init__(self):
+        self.keypoints = np.asarray(self.keypoints, np.float32)
+        self.scores = np.asarray(self.scores, np.float32)
+        self.valid = np.asarray(self.valid, bool)
+        self.frame_index = np.asarray(self.frame_index, np.int64)
+        self.fps = float(self.fps)
+        self.size = (int(self.size[0]), int(self.size[1]))
+        n = len(self.keypoints)
+        if self.keypoints.shape != (n, NUM_JOINTS, 2):
+            raise LiftRigError(f"keypoints must have shape [F, {NUM_JOINTS}, 2], "
+                               f"got {list(self.keypoints.shape)}")
+        for name, arr, shape in (("scores", self.scores, (n, NUM_JOINTS)),
+                                 ("valid", self.valid, (n,)),
+                                 ("frame_index", self.frame_index, (n,))):
+            if arr.shape != shape:
+                raise LiftRigError(f"{name} must have shape {list(shape)}, got {list(arr.shape)}")
+        if self.landmarks is not None:
+            self.landmarks = np.asarray(self.landmarks, np.float32)
+        if self.world_landmarks is not None:
+            self.world_landmarks = np.asarray(self.world_landmarks, np.float32)
+        if not self.fps > 0:
+            raise LiftRigError(f"fps must be positive, got {self.fps}")
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.keypoints)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fields as the arrays stored in the ``.npz`` file."""
+        out = {
+            "keypoints": self.keypoints,
+            "scores": self.scores,
+            "valid": self.valid,
+            "fps": np.float64(self.fps),
+            "size": np.array(self.size, np.int64),
+            "frame_index": self.frame_index,
+            "source": np.array(self.source),
+        }
+        if self.landmarks is not None:
+            out["landmarks"] = self.landmarks
+        if self.world_landmarks is not None:
+            out["world_landmarks"] = self.world_landmarks
+        return out
+
+    def save(self, path, **more: np.ndarray) -> None:
+        """Write the keypoints file atomically, plus the other stages' arrays in ``more``."""
+        save_npz_atomic(path, **{**self.extra, **self.arrays(), **more})
+
+    @classmethod
+    def load(cls, path) -> "Keypoints2D":
+        """Read a keypoints file; fields of later stages land in :attr:`extra`."""
+        path = Path(path)
+        if not path.is_file():
+            raise LiftRigError(f"Keypoints file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception as exc:  # zip or npy format errors
+            raise LiftRigError(f"{path} is not a readable .npz keypoints file ({exc}). "
+                               "Create one with `liftrig keypoints VIDEO -o KP.npz`.") from None
+        missing = [k for k in ("keypoints", "scores", "valid", "fps", "size", "frame_index")
+                   if k not in arrays]
+        if missing:
+            raise LiftRigError(f"{path} lacks the field(s) {', '.join(missing)}: it is not a "
+                               "LiftRig keypoints file. Create one with `liftrig keypoints`.")
+        known = {"keypoints", "scores", "valid", "fps", "size", "frame_index", "landmarks",
+                 "world_landmarks", "source"}
+        return cls(
+            keypoints=arrays["keypoints"],
+            scores=arrays["scores"],
+            valid=arrays["valid"],
+            fps=float(arrays["fps"]),
+            size=tuple(int(v) for v in arrays["size"]),
+            frame_index=arrays["frame_index"],
+            landmarks=arrays.get("landmarks"),
+            world_landmarks=arrays.get("world_landmarks"),
+            source=str(arrays["source"]) if "source" in arrays else "mediapipe",
+            extra={k: v for k, v in arrays.items() if k not in known},
+        )
