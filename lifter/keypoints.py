@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The 2D stage: a video in, one subject's Human3.6M-17 keypoints out (:class:`Keypoints2D`).
+
+decode (thread, :mod:`.video`) -> MediaPipe PoseLandmarker (:mod:`.pose2d`) -> map each person to
+Human3.6M (:mod:`.landmarks`) -> follow one subject (:mod:`.tracking`) -> fill short gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import LiftRigError
+from ..formats import Keypoints2D
+from ..progress import ProgressFn, report
+from .landmarks import coco17_to_h36m, mediapipe_to_h36m
+from .tracking import track_subject
+
+log = logging.getLogger("liftrig")
+
+MAX_GAP_S = 0.5  # gaps up to this long are interpolated; longer ones are reported
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A run of frames ``start <= f < end`` (rows of the keypoints file) without the subject."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+def find_gaps(valid: np.ndarray) -> list[Gap]:
+    """The runs of False in ``valid`` [F]."""
+    padded = np.concatenate([[True], np.asarray(valid, bool), [True]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [Gap(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def fill_gaps(points: np.ndarray, valid: np.ndarray, max_gap: int) -> tuple[np.ndarray, list[Gap]]:
+    """Interpolate gaps of at most ``max_gap`` frames between detections; hold the nearest
+    detection across longer gaps and the clip's ends. Returns the filled copy and the long gaps.
+    """
+    points = np.array(points, np.float32, copy=True)  # [F, ...]
+    long_gaps = []
+    for gap in find_gaps(valid):
+        before, after = gap.start - 1, gap.end
+        has_before, has_after = before >= 0, after < len(points)
+        if has_before and has_after and gap.length <= max_gap:
+            t = (np.arange(gap.start, gap.end) - before) / (after - before)
+            t = t.reshape((-1,) + (1,) * (points.ndim - 1))
+            points[gap.start:gap.end] = (1 - t) * points[before] + t * points[after]
+            continue
+        if has_before and has_after:
+            long_gaps.append(gap)
+            middle = (gap.start + gap.end) // 2
+            points[gap.start:middle] = points[before]
+            points[middle:gap.end] = points[after]
+        elif has_before:
+            points[gap.start:] = points[before]
+        elif has_after:
+            points[:gap.end] = points[after]
+    return points, long_gaps
+
+
+def people_to_h36m(people) -> list[tuple[np.ndarray, np.ndarray]]:
+    """MediaPipe people -> per person ``(h36m points [17,2], scores [17])``."""
+    out = []
+    for person in people:
+        marks = person.image.copy()
+        marks[:, 3] = np.minimum(person.image[:, 3], person.presence)  # score per landmark
+        out.append(mediapipe_to_h36m(marks))
+    return out
+
+
+def assemble(candidates: list[list[tuple[np.ndarray, np.ndarray]]], fps: float,
+             size: tuple[int, int], frame_index: np.ndarray, person: int | None = None,
+             max_gap_s: float = MAX_GAP_S, source: str = "mediapipe",
+             extras: list[list[dict]] | None = None) -> Keypoints2D:
+    """Choose and follow the subject among per-frame candidates, fill gaps, build the file.
+
+    ``extras[f][i]`` may hold per-person arrays (``landmarks``, ``world_landmarks``) that are
+    gathered for the subject like the keypoints are.
+    """
+    picks = track_subject(candidates, fps, person)
+    valid = picks >= 0
+    count = len(candidates)
+    keypoints = np.zeros((count, 17, 2), np.float32)
+    scores = np.zeros((count, 17), np.float32)
+    gathered: dict[str, np.ndarray] = {}
+    for f in np.flatnonzero(valid):
+        keypoints[f], scores[f] = candidates[f][picks[f]]
+        for name, value in (extras[f][picks[f]].items() if extras else ()):
+            if name not in gathered:
+                gathered[name] = np.zeros((count,) + value.shape, np.float32)
+            gathered[name][f] = value
+    max_gap = int(round(max_gap_s * fps))
+    keypoints, long_gaps = fill_gaps(keypoints, valid, max_gap)
+    gathered = {name: fill_gaps(arr, valid, max_gap)[0] for name, arr in gathered.items()}
+    for gap in long_gaps:
+        log.warning("The subject is missing from frame %d to %d (%.1f s): those frames hold the "
+                    "nearest detection and are marked invalid.", frame_index[gap.start],
+                    frame_index[gap.end - 1], gap.length / fps)
+    return Keypoints2D(keypoints=keypoints, scores=scores, valid=valid, fps=fps, size=size,
+                       frame_index=frame_index, source=source,
+                       landmarks=gathered.get("landmarks"),
+                       world_landmarks=gathered.get("world_landmarks"))
+
+
+def extract_keypoints(video, pose_model="full", person: int | None = None, max_people: int = 2,
+                      start: int = 0, end: int | None = None, max_gap_s: float = MAX_GAP_S,
+                      progress: ProgressFn | None = None) -> Keypoints2D:
+    """Run MediaPipe Pose over ``video[start:end]`` and return one subject's keypoints.
+
+    ``pose_model``: lite, full, heavy or a ``.task`` path. ``person``: None for the most
+    prominent person at the start, or K for the K-th from the left. Raises LiftRigError for a
+    missing or unreadable video, a bad model, or a clip in which nobody is detected.
+    """
+    from .pose2d import PoseDetector
+    from .pose_models import resolve_pose_model
+    from .video import iter_frames, probe_video
+
+    info = probe_video(video)
+    if max_people < 1:
+        raise LiftRigError("--max-people must be at least 1.")
+    if start < 0 or (end is not None and end <= start):
+        raise LiftRigError(f"The frame range {start}..{end} is empty. Give start < end.")
+    total = max(0, (min(end, info.frame_count) if end is not None else info.frame_count) - start)
+    model_path = resolve_pose_model(pose_model, progress=progress)
+    candidates, extras, indices = [], [], []
+    with PoseDetector(model_path, max_people=max_people) as detector:
+        for frame in iter_frames(video, start, end):
+            people = detector.detect(frame.rgb, frame.timestamp_ms)
+            candidates.append(people_to_h36m(people))
+            extras.append([{"landmarks": p.image, "world_landmarks": p.world} for p in people])
+            indices.append(frame.index)
+            report(progress, "2D keypoints", len(indices), max(total, len(indices)))
+    if not indices:
+        raise LiftRigError(f"No frames could be read from {video} in the range {start}..{end}.")
+    return assemble(candidates, info.fps, info.size, np.array(indices), person, max_gap_s,
+                    "mediapipe", extras)
