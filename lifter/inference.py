@@ -1,0 +1,340 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Whole-clip lifting: 2D keypoints of a clip of any length in, root-relative 3D joints out.
+
+The steps, each undoing what the network needs of its input:
+  fill undetected frames -> screen-normalise -> resample to the model's frame rate ->
+  windows of T frames (MixSTE: overlapping, cross-faded; P-STMO: one window per frame) with
+  flip test-time augmentation, in bounded batches -> resample back to the video's frames.
+Output: [F, 17, 3] float32, metres, Human3.6M camera axes (x right, y down, z away from the
+camera), the pelvis at the origin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LiftRigError
+from ..formats import Keypoints2D
+from ..h36m import FLIP_PERMUTATION, NUM_JOINTS
+from ..progress import ProgressFn, report
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+# Frames per network call (summed over the batch's windows): bounds the activations held at once.
+FRAMES_PER_BATCH = {"cpu": 1024, "mps": 4096, "cuda": 16384}
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default.safetensors"
+
+
+# --- numpy steps --------------------------------------------------------------------------------
+
+def fill_missing(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Replace the points of undetected frames (and any non-finite value) by linear interpolation
+    in time between the nearest good frames; the clip's ends hold the first/last good value."""
+    kp = np.array(keypoints, np.float64)
+    flat = kp.reshape(len(kp), -1)
+    good = np.asarray(valid, bool)[:, None] & np.isfinite(flat)
+    if not good.any(axis=0).all():
+        raise LiftRigError("the subject is never detected in this clip (no valid 2D keypoints), "
+                           "so there is nothing to lift. Check the video or pick another --person.")
+    frames = np.arange(len(kp))
+    for c in np.flatnonzero(~good.all(axis=0)):
+        flat[:, c] = np.interp(frames, frames[good[:, c]], flat[good[:, c], c])
+    return kp
+
+
+def normalize_screen(keypoints: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Pixels -> the papers' screen coordinates: x/w*2-1, y/w*2-h/w (aspect kept, x in [-1, 1])."""
+    w, h = size
+    return keypoints / w * 2 - np.array([1.0, h / w])
+
+
+def resample(values: np.ndarray, t_from: np.ndarray, t_to: np.ndarray, cubic: bool) -> np.ndarray:
+    """Values [N, ...] sampled at times t_from -> at times t_to (linear, or a cubic spline)."""
+    flat = values.reshape(len(values), -1)
+    if cubic and len(t_from) >= 4:
+        from scipy.interpolate import CubicSpline
+
+        out = CubicSpline(t_from, flat, axis=0)(np.clip(t_to, t_from[0], t_from[-1]))
+    else:
+        out = np.stack([np.interp(t_to, t_from, col) for col in flat.T], axis=1)
+    return out.reshape((len(t_to),) + values.shape[1:])
+
+
+def window_starts(n: int, size: int, overlap: int) -> list[int]:
+    """Starts of the fewest windows of ``size`` covering ``n`` frames with at least ``overlap``
+    frames shared by neighbours, spread evenly (``n >= size``)."""
+    overlap = min(max(overlap, 0), size - 1)
+    count = 1 + math.ceil((n - size) / (size - overlap))
+    return [round(s) for s in np.linspace(0, n - size, count)] if count > 1 else [0]
+
+
+def blend_weights(starts: list[int], size: int) -> list[np.ndarray]:
+    """Per-window weights that cross-fade neighbours over their shared frames (sin^2 / cos^2:
+    they sum to one and have zero slope at both ends, so no kink is introduced)."""
+    weights = []
+    for k, start in enumerate(starts):
+        w = np.ones(size)
+        if k > 0 and (shared := starts[k - 1] + size - start) > 0:
+            w[:shared] = np.sin(0.5 * np.pi * (np.arange(shared) + 0.5) / shared) ** 2
+        if k + 1 < len(starts) and (shared := start + size - starts[k + 1]) > 0:
+            w[size - shared:] = np.cos(0.5 * np.pi * (np.arange(shared) + 0.5) / shared) ** 2
+        weights.append(w)
+    return weights
+
+
+def _as_keypoints(keypoints, fps, size) -> Keypoints2D:
+    if isinstance(keypoints, (str, Path)):
+        keypoints = Keypoints2D.load(keypoints)
+    if isinstance(keypoints, Keypoints2D):
+        if fps is None and size is None:
+            return keypoints
+        arrays = {"keypoints": keypoints.keypoints, "valid": keypoints.valid,
+                  "frame_index": keypoints.frame_index, "fps": keypoints.fps,
+                  "size": keypoints.size}
+    elif isinstance(keypoints, np.ndarray):
+        arrays = {"keypoints": keypoints}
+    elif hasattr(keypoints, "keys"):
+        arrays = {k: keypoints[k] for k in ("keypoints", "valid", "frame_index", "fps", "size")
+                  if k in keypoints}
+    else:
+        raise TypeError("lift() takes a Keypoints2D, a keypoints .npz path, a mapping of its "
+                        f"arrays or a [F, 17, 2] array, not {type(keypoints).__name__}")
+    if fps is not None:
+        arrays["fps"] = fps
+    if size is not None:
+        arrays["size"] = size
+    if "fps" not in arrays or "size" not in arrays:
+        raise LiftRigError("lifting an array of pixel keypoints needs the video's fps and its "
+                           "frame size (width, height): pass fps=... and size=(w, h).")
+    kp = np.asarray(arrays["keypoints"], np.float32)
+    if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 2) or len(kp) == 0:
+        raise LiftRigError(f"keypoints must have shape [F >= 1, {NUM_JOINTS}, 2], "
+                           f"got {list(kp.shape)}")
+    n = len(kp)
+    return Keypoints2D(keypoints=kp, scores=np.ones((n, NUM_JOINTS), np.float32),
+                       valid=arrays.get("valid", np.ones(n, bool)),
+                       frame_index=arrays.get("frame_index", np.arange(n)),
+                       fps=float(np.asarray(arrays["fps"])),
+                       size=tuple(int(v) for v in np.asarray(arrays["size"]).ravel()[:2]))
+
+
+def _mirror(x):
+    """Left/right mirror of poses [..., J, C] (a torch tensor): negate x, swap left/right joints."""
+    x = x[..., list(FLIP_PERMUTATION), :].clone()
+    x[..., 0] = -x[..., 0]
+    return x
+
+
+# --- the lifter -----------------------------------------------------------------------------
+
+class Lifter:
+    """A loaded lifting network (``model``, float32, on ``device``) and whole-clip inference."""
+
+    def __init__(self, model, info: dict, device, precision: str = "auto"):
+        self.model = model
+        self.info = info
+        self.architecture: str = info["architecture"]
+        self.fps: float = float(info["fps"])  # the frame rate the network was trained at
+        self.num_frames: int = model.num_frames  # the window length T
+        self.device = device
+        self.precision = resolve_precision(precision, device)
+
+    def __repr__(self) -> str:
+        return (f"Lifter({self.architecture}, T={self.num_frames}, {self.fps:g} fps, "
+                f"device={self.device}, precision={self.precision})")
+
+    def lift(self, keypoints, *, flip: bool = True, fps: float | None = None,
+             size: tuple[int, int] | None = None, precision: str | None = None,
+             batch_frames: int | None = None, overlap: int | None = None,
+             resample_rate: bool = True, progress: ProgressFn | None = None) -> np.ndarray:
+        """3D joints [F, 17, 3] (float32, metres, root-relative) for a clip of F >= 1 frames.
+
+        ``keypoints``: a :class:`Keypoints2D`, a keypoints ``.npz`` path, a mapping of its arrays
+        or a [F, 17, 2] pixel array (then pass ``fps`` and ``size=(w, h)``). Undetected frames are
+        filled in from their neighbours. ``flip`` averages with the mirrored clip.
+        ``batch_frames`` bounds the frames per network call (memory); ``overlap`` is how many
+        frames neighbouring MixSTE windows share (default T // 8); ``resample_rate=False`` feeds
+        the video's frames to the network as they are, whatever the rates.
+        """
+        import torch
+
+        kp = _as_keypoints(keypoints, fps, size)
+        precision = resolve_precision(precision or self.precision, self.device)
+        points = normalize_screen(fill_missing(kp.keypoints, kp.valid), kp.size)
+
+        # Each row's time (frame_index may skip frames), then the model's grid over that span.
+        steps = np.diff(kp.frame_index)
+        rows = kp.frame_index - kp.frame_index[0] if (steps > 0).all() else np.arange(len(steps) + 1)
+        times = rows / kp.fps
+        same_rate = np.allclose(np.diff(times) * self.fps, 1.0, rtol=0, atol=1e-3)
+        if resample_rate and not same_rate:
+            count = int(math.floor(times[-1] * self.fps + 1e-6)) + 1
+            if (count - 1) / self.fps < times[-1] - 1e-9:
+                count += 1  # one more sample so the grid reaches the last frame
+            model_times = np.arange(count) / self.fps
+            points_model = resample(points, times, model_times, cubic=False)
+        else:
+            model_times = None
+            points_model = points
+
+        x = torch.as_tensor(points_model, dtype=torch.float32, device=self.device)
+        budget = int(batch_frames or FRAMES_PER_BATCH.get(self.device.type, 1024))
+        with torch.inference_mode(), _autocast(self.device, precision):
+            if self.architecture == "mixste":
+                joints = self._lift_mixste(x, flip, budget, overlap, progress, len(points))
+            elif self.architecture == "pstmo":
+                joints = self._lift_pstmo(x, flip, budget, progress, len(points))
+            else:
+                raise LiftRigError(f"a {self.architecture} model does not output 3D joints "
+                                   "(it is P-STMO's pre-training stage); load a stage-II model.")
+        joints = joints.double().cpu().numpy()
+        if model_times is not None:
+            joints = resample(joints, model_times, times, cubic=True)
+        joints[:, 0] = 0.0  # root-relative: the pelvis is the origin
+        report(progress, "lifting", len(points), len(points))
+        return joints.astype(np.float32)
+
+    # The flip-augmented network over a batch of windows [B, T, J, 2] -> [B, T', J, 3].
+    def _run(self, fn, windows, flip: bool):
+        import torch
+
+        if not flip:
+            return fn(windows).float()
+        both = fn(torch.cat([windows, _mirror(windows)])).float()
+        plain, mirrored = both.chunk(2)
+        return 0.5 * (plain + _mirror(mirrored))
+
+    def _lift_mixste(self, x, flip, budget, overlap, progress, clip_frames):
+        import torch
+
+        T, n = self.num_frames, len(x)
+        if n < T:  # pad at both ends with the edge frames, the clip in the middle
+            left = (T - n) // 2
+            x = torch.cat([x[:1].expand(left, -1, -1), x, x[-1:].expand(T - n - left, -1, -1)])
+        else:
+            left = 0
+        starts = window_starts(len(x), T, T // 8 if overlap is None else overlap)
+        weights = torch.as_tensor(np.stack(blend_weights(starts, T)), dtype=torch.float32,
+                                  device=x.device)
+        total = torch.zeros(len(x), x.shape[1], 3, device=x.device)
+        norm = torch.zeros(len(x), 1, 1, device=x.device)
+        per_batch = max(1, budget // (T * (2 if flip else 1)))
+        for b in range(0, len(starts), per_batch):
+            batch = starts[b:b + per_batch]
+            out = self._run(self.model, torch.stack([x[s:s + T] for s in batch]), flip)
+            for k, s in enumerate(batch):
+                w = weights[b + k][:, None, None]
+                total[s:s + T] += w * out[k]
+                norm[s:s + T] += w
+            report(progress, "lifting", clip_frames * (b + len(batch)) // len(starts) - 1,
+                   clip_frames)
+        return (total / norm)[left:left + n]
+
+    def _lift_pstmo(self, x, flip, budget, progress, clip_frames):
+        import torch
+
+        T, n = self.num_frames, len(x)
+        half = T // 2
+        # Edge-pad so that every frame is the centre of a window of T frames.
+        x = torch.cat([x[:1].expand(half, -1, -1), x, x[-1:].expand(T - 1 - half, -1, -1)])
+        clips = [x, _mirror(x)] if flip else [x]
+        # The frame encoder sees one frame at a time: encode every frame once, not T times.
+        tokens = [torch.cat([self.model.encode_frames(c[i:i + budget])
+                             for i in range(0, len(c), budget)]) for c in clips]
+        out = torch.empty(n, x.shape[1], 3, device=x.device)
+        per_batch = max(1, budget // (T * len(clips)))
+        for i in range(0, n, per_batch):
+            j = min(n, i + per_batch)
+            windows = [t.unfold(0, T, 1)[i:j].transpose(1, 2) for t in tokens]  # [b, T, C]
+            centres = self.model.forward_tokens(torch.cat(windows)).float()  # [len * b, 1, J, 3]
+            if flip:
+                plain, mirrored = centres.chunk(2)
+                centres = 0.5 * (plain + _mirror(mirrored))
+            out[i:j] = centres[:, 0]
+            report(progress, "lifting", clip_frames * j // n - 1, clip_frames)
+        return out
+
+
+# --- devices and precision ------------------------------------------------------------------------
+
+def resolve_device(device: str = "auto"):
+    import torch
+
+    name = str(device)
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise LiftRigError(f"unknown device {name!r}; use one of {', '.join(DEVICES)}")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise LiftRigError("--device cuda was asked for, but PyTorch sees no CUDA GPU here "
+                           "(a CPU-only torch build, or no driver). Use --device cpu or auto.")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise LiftRigError("--device mps was asked for, but Metal is not available here. "
+                           "Use --device cpu or auto.")
+    return torch.device(name)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU has bf16 matrix instructions (AMX-BF16 or AVX512-BF16; Linux only)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, device) -> str:
+    """``auto`` -> bf16 on CUDA GPUs that support it and on CPUs with bf16 matrix units, else fp32."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise LiftRigError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return "fp32"
+
+
+def _autocast(device, precision: str):
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def load_lifter(path=None, device: str = "auto", precision: str = "auto",
+                num_heads: int | None = None) -> Lifter:
+    """Load lifting weights and return a :class:`Lifter` ready to ``lift()`` clips.
+
+    ``path``: a LiftRig ``.safetensors`` file or a published MixSTE / P-STMO checkpoint; None
+    loads the default model installed at ``lifter/weights/default.safetensors`` in the package.
+    ``device``: auto | cuda | mps | cpu. ``precision``: auto | fp32 | bf16 | fp16.
+    ``num_heads``: only for published checkpoints of non-standard models (default 8).
+    """
+    from .checkpoints import read_checkpoint
+
+    if path is None:
+        if not DEFAULT_WEIGHTS.is_file():
+            raise LiftRigError(
+                "no default lifting model is installed yet (LiftRig looks for "
+                f"{DEFAULT_WEIGHTS}). Pass weights explicitly: --weights PATH on the command "
+                "line, or load_lifter(PATH), with a MixSTE or P-STMO checkpoint or a LiftRig "
+                ".safetensors file.")
+        path = DEFAULT_WEIGHTS
+    dev = resolve_device(device)
+    resolve_precision(precision, dev)  # fail early on a bad name
+    model, info = read_checkpoint(path, num_heads=num_heads)
+    return Lifter(model.to(dev), info, dev, precision)
