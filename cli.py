@@ -18,6 +18,7 @@ from .errors import Cancelled, LiftRigError
 # Modules (relative to this package) whose add_commands(subparsers) declare subcommands.
 COMMAND_MODULES = (
     ".lifter.commands",
+    ".lifter.lift_commands",
 )
 
 

@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Subcommands of the 3D stage: ``liftrig lift`` and ``liftrig convert-checkpoint``.
+
+Light at import time: torch and the networks load inside the handlers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import LiftRigError
+
+DEVICES = ("auto", "cuda", "mps", "cpu")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("lift", help="video or 2D keypoints (.npz) -> 3D joints (.npz)",
+                       description="Lift a clip's 2D keypoints to 3D joints with MixSTE or P-STMO. "
+                       "The output keeps the keypoints fields and adds joints3d, float32 "
+                       "[F, 17, 3]: metres, root-relative, camera axes.")
+    p.add_argument("input", help="a video, or a keypoints file from `liftrig keypoints` (.npz)")
+    p.add_argument("-o", "--output", required=True, help="the file to write (.npz)")
+    p.add_argument("--weights", metavar="PATH",
+                   help="model weights: LiftRig .safetensors or a published MixSTE/P-STMO "
+                   "checkpoint (default: the installed default model)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto = bf16 on GPUs and CPUs with bf16 units, else fp32")
+    p.add_argument("--no-flip", dest="flip", action="store_false",
+                   help="skip the mirrored pass (twice as fast, slightly less accurate)")
+    p.add_argument("--pose-model", default="full",
+                   help="for a video input: MediaPipe model lite, full, heavy or a .task path")
+    p.add_argument("--person", type=int, default=None,
+                   help="for a video input: the K-th person from the left (default: the most "
+                   "prominent one)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_lift)
+
+    c = sub.add_parser("convert-checkpoint", help="published MixSTE/P-STMO weights -> .safetensors",
+                       description="Convert a published MixSTE or P-STMO checkpoint (or any "
+                       "weights file LiftRig reads) to LiftRig's .safetensors, which records the "
+                       "architecture, its sizes and the training frame rate.")
+    c.add_argument("input", help="the checkpoint (.bin, .pth, .pt or .safetensors)")
+    c.add_argument("output", help="the file to write (.safetensors)")
+    c.add_argument("--fps", type=float, default=None,
+                   help="frame rate the weights were trained at (default: MixSTE 50, P-STMO 25)")
+    c.add_argument("--num-heads", type=int, default=None,
+                   help="attention heads, which weights do not reveal (default 8, as published)")
+    c.set_defaults(handler=_convert)
+
+
+def _lift(args) -> int:
+    from ..formats import Keypoints2D
+    from ..progress import terminal_progress
+    from .inference import load_lifter
+
+    src, out = Path(args.input), Path(args.output)
+    if out.suffix.lower() != ".npz":
+        raise LiftRigError(f"cannot write {out.name!r}: `liftrig lift` writes .npz files for now "
+                           "(BVH/FBX export comes later). Use -o OUT.npz.")
+    if not src.is_file():
+        raise LiftRigError(f"input not found: {src}")
+    lifter = load_lifter(args.weights, device=args.device, precision=args.precision)
+    with terminal_progress(not args.quiet) as progress:
+        if src.suffix.lower() == ".npz":
+            kp = Keypoints2D.load(src)
+        else:
+            from .keypoints import extract_keypoints
+
+            kp = extract_keypoints(src, pose_model=args.pose_model, person=args.person,
+                                   progress=progress)
+        joints = lifter.lift(kp, flip=args.flip, progress=progress)
+    kp.save(out, joints3d=joints)
+    return 0
+
+
+def _convert(args) -> int:
+    from .checkpoints import convert_checkpoint
+
+    info = convert_checkpoint(args.input, args.output, fps=args.fps, num_heads=args.num_heads)
+    print(f"{args.output}: {info['architecture']} {info['config']} at {info['fps']:g} fps")
+    return 0
