@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,25 @@ class PersonLandmarks:
     image: np.ndarray   # float32 [33, 4]: x, y in pixels, z (MediaPipe's depth), visibility
     world: np.ndarray   # float32 [33, 3]: metres, hips-centred (MediaPipe's world landmarks)
     presence: np.ndarray  # float32 [33]
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Hide what MediaPipe's C++ side prints to stderr while it starts (TFLite and absl notes
+    that a user cannot act on). Errors still reach the user as exceptions."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. inside some hosts): nothing to hide
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class PoseDetector:
@@ -39,8 +61,10 @@ class PoseDetector:
             min_pose_presence_confidence=min_presence,
             min_tracking_confidence=min_tracking,
         )
+        self._started = False
         try:
-            self._landmarker = vision.PoseLandmarker.create_from_options(options)
+            with _quiet_native_stderr():
+                self._landmarker = vision.PoseLandmarker.create_from_options(options)
         except Exception as exc:  # MediaPipe raises RuntimeError/ValueError with C++ detail
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LiftRigError(
@@ -54,7 +78,12 @@ class PoseDetector:
 
         height, width = rgb.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        result = self._landmarker.detect_for_video(image, int(timestamp_ms))
+        if self._started:
+            result = self._landmarker.detect_for_video(image, int(timestamp_ms))
+        else:  # the first frame starts the graph, which logs more notes
+            with _quiet_native_stderr():
+                result = self._landmarker.detect_for_video(image, int(timestamp_ms))
+            self._started = True
         people = []
         for marks, world in zip(result.pose_landmarks, result.pose_world_landmarks):
             values = np.array([(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0)

@@ -8,6 +8,7 @@ memory stays constant whatever the clip's length.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import LiftRigError
+
+# FFmpeg's own messages ("moov atom not found") would duplicate our clearer errors.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 DEFAULT_FPS = 30.0  # used only when a container does not state its frame rate
 
