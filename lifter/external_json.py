@@ -114,6 +114,10 @@ def read_openpose(folder: Path):
     return candidates, np.arange(len(files))
 
 
+_NEED_VIDEO = ("The JSON does not say the video's frame rate and size: give the VIDEO too "
+               "(`liftrig keypoints VIDEO --from-json ...`), or --fps and --size WIDTHxHEIGHT.")
+
+
 def keypoints_from_json(source, fps: float | None = None, size: tuple[int, int] | None = None,
                         person: int | None = None,
                         max_gap_s: float = MAX_GAP_S) -> Keypoints2D:
@@ -123,6 +127,8 @@ def keypoints_from_json(source, fps: float | None = None, size: tuple[int, int] 
     states its images' size itself.
     """
     source = Path(source)
+    if fps is None:
+        raise LiftRigError(_NEED_VIDEO)
     if not source.exists():
         raise LiftRigError(f"Keypoint JSON not found: {source}. Check the path.")
     if source.is_dir():
@@ -132,8 +138,6 @@ def keypoints_from_json(source, fps: float | None = None, size: tuple[int, int] 
         candidates, frames, stated_size = read_coco(source)
         kind = "coco-json"
     size = size or stated_size
-    if fps is None or size is None:
-        raise LiftRigError(
-            "The JSON does not say the video's frame rate and size: give the VIDEO too "
-            "(`liftrig keypoints VIDEO --from-json ...`), or --fps and --size WIDTHxHEIGHT.")
+    if size is None:
+        raise LiftRigError(_NEED_VIDEO)
     return assemble(candidates, fps, size, frames, person, max_gap_s, kind)

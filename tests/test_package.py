@@ -37,3 +37,37 @@ def test_python_dash_m_and_console_script_agree():
                        capture_output=True, text=True)
     assert a.returncode == b.returncode == 0
     assert "keypoints" in a.stdout and a.stdout.replace("__main__.py", "liftrig") == b.stdout
+
+
+def _blender_ext() -> Path:
+    """Blender's own extension tool, shipped inside the bpy wheel."""
+    import importlib.util
+
+    bpy_dir = Path(importlib.util.find_spec("bpy").origin).parent
+    tools = sorted(bpy_dir.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    assert tools, f"blender_ext.py not found under {bpy_dir}"
+    return tools[-1]
+
+
+def test_manifest_is_valid_for_blender():
+    manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
+    assert manifest["id"] == "liftrig" and manifest["name"] == "LiftRig"
+    assert manifest["blender_version_min"] == "4.2.0"
+    assert manifest["license"] == ["SPDX:GPL-3.0-or-later"]
+    assert manifest["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    run = subprocess.run([sys.executable, str(_blender_ext()), "validate", str(ROOT)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_extension_zip_leaves_out_tests_training_and_benchmarks(tmp_path):
+    import zipfile
+
+    out = tmp_path / "liftrig.zip"
+    run = subprocess.run([sys.executable, str(_blender_ext()), "build", "--source-dir", str(ROOT),
+                          "--output-filepath", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    names = zipfile.ZipFile(out).namelist()
+    assert "__init__.py" in names and "blender_manifest.toml" in names
+    assert any(n.startswith("lifter/") for n in names)
+    assert not [n for n in names if n.split("/")[0] in {"tests", "training", "benchmarks", ".venv", ".git"}]

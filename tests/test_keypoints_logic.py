@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The 2D stage's pure logic on hand-made data: landmark mapping, tracking, gap filling."""
+
+import numpy as np
+import pytest
+
+from liftrig.errors import LiftRigError
+from liftrig.h36m import FLIP_PERMUTATION, JOINT_NAMES
+from liftrig.lifter.keypoints import fill_gaps, find_gaps
+from liftrig.lifter.landmarks import (BODY25_TO_COCO17, HEAD_TOP_EXTENSION, MEDIAPIPE_TO_COCO17,
+                                      coco17_to_h36m, mediapipe_to_h36m)
+from liftrig.lifter.tracking import track_subject
+
+
+def _mediapipe_pose(rng):
+    marks = np.zeros((33, 4), np.float32)
+    marks[:, :3] = rng.normal(size=(33, 3)) * 100
+    marks[:, 3] = rng.uniform(0.5, 1.0, 33)
+    return marks
+
+
+def test_mediapipe_mapping_follows_the_issue_table():
+    marks = _mediapipe_pose(np.random.default_rng(1))
+    h36m, scores = mediapipe_to_h36m(marks)
+    xy = marks[:, :2]
+    copies = {"RHip": 24, "RKnee": 26, "RAnkle": 28, "LHip": 23, "LKnee": 25, "LAnkle": 27,
+              "Nose": 0, "LShoulder": 11, "LElbow": 13, "LWrist": 15, "RShoulder": 12,
+              "RElbow": 14, "RWrist": 16}
+    for name, mp_index in copies.items():
+        j = JOINT_NAMES.index(name)
+        np.testing.assert_array_equal(h36m[j], xy[mp_index])
+        assert scores[j] == marks[mp_index, 3]
+    pelvis, thorax = xy[[23, 24]].mean(0), xy[[11, 12]].mean(0)
+    np.testing.assert_allclose(h36m[0], pelvis, rtol=1e-6)
+    np.testing.assert_allclose(h36m[8], thorax, rtol=1e-6)
+    np.testing.assert_allclose(h36m[7], (pelvis + thorax) / 2, rtol=1e-6)
+    head = xy[[2, 5, 7, 8]].mean(0)  # eyes and ears
+    np.testing.assert_allclose(h36m[10], head + HEAD_TOP_EXTENSION * (head - thorax), rtol=1e-5)
+    assert scores[0] == min(marks[23, 3], marks[24, 3])
+
+
+def test_head_top_sits_above_the_head_of_an_upright_person():
+    coco = np.zeros((17, 2), np.float32)
+    coco[[1, 2, 3, 4]] = [[95, 100], [105, 100], [90, 102], [110, 102]]  # eyes, ears
+    coco[[5, 6]] = [[80, 140], [120, 140]]                                # shoulders
+    h36m, _ = coco17_to_h36m(coco, np.ones(17))
+    assert h36m[10, 1] < 100 - 20 and abs(h36m[10, 0] - 100) < 1e-4
+
+
+def test_every_source_maps_left_to_left():
+    """Mirroring a COCO pose left/right mirrors the Human3.6M joints the same way."""
+    rng = np.random.default_rng(2)
+    coco = rng.normal(size=(17, 2)).astype(np.float32)
+    coco_flip_perm = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+    a, _ = coco17_to_h36m(coco, np.ones(17))
+    b, _ = coco17_to_h36m(coco[coco_flip_perm], np.ones(17))
+    np.testing.assert_allclose(a[list(FLIP_PERMUTATION)], b, atol=1e-6)
+    assert len(set(MEDIAPIPE_TO_COCO17)) == len(set(BODY25_TO_COCO17)) == 17
+
+
+def _walker(frames, x0, vx, y=500.0, height=400.0):
+    """A crude upright Human3.6M pose sliding sideways: [frames, 17, 2]."""
+    template = np.array([[0, 0], [-20, 0], [-20, 95], [-20, 190], [20, 0], [20, 95], [20, 190],
+                         [0, -60], [0, -120], [0, -150], [0, -200], [25, -120], [30, -60],
+                         [30, 0], [-25, -120], [-30, -60], [-30, 0]], np.float32) * height / 400
+    xs = x0 + vx * np.arange(frames)
+    return template[None] + np.stack([xs, np.full(frames, y)], -1)[:, None].astype(np.float32)
+
+
+def _candidates(*tracks_with_presence):
+    """Per-frame candidate lists from (poses [F,17,2], present [F] bool) pairs, shuffled order."""
+    frames = len(tracks_with_presence[0][0])
+    rng = np.random.default_rng(3)
+    out = []
+    for f in range(frames):
+        people = [(poses[f], np.ones(17, np.float32)) for poses, present in tracks_with_presence
+                  if present[f]]
+        rng.shuffle(people)
+        out.append(people)
+    return out
+
+
+def test_tracking_never_takes_someone_seen_at_the_same_time():
+    """A leaves at frame 40; B, visible all along, walks through A's last position later."""
+    frames = 90
+    a = _walker(frames, 300, 4)
+    b = _walker(frames, 900, -6)  # passes x=460 (A's last x) around frame 73
+    present_a = np.arange(frames) < 40
+    candidates = _candidates((a, present_a), (b, np.ones(frames, bool)))
+    picks = track_subject(candidates, fps=30, person=0)  # 0 = leftmost = A
+    assert (picks[:40] >= 0).all() and (picks[40:] == -1).all()
+    chosen = np.array([candidates[f][picks[f]][0][0, 0] for f in range(40)])
+    np.testing.assert_allclose(chosen, a[:40, 0, 0])
+    assert track_subject(candidates, fps=30, person=1)[60:].min() >= 0  # B is followed throughout
+
+
+def test_tracking_picks_the_subject_up_again_after_an_occlusion():
+    """A hides for 20 frames (0.67 s) and reappears a little further on; B is elsewhere."""
+    frames = 80
+    a = _walker(frames, 200, 5)
+    b = _walker(frames, 1400, 0, height=300)
+    present_a = (np.arange(frames) < 30) | (np.arange(frames) >= 50)
+    candidates = _candidates((a, present_a), (b, np.ones(frames, bool)))
+    picks = track_subject(candidates, fps=30)  # A is the most prominent (larger)
+    assert ((picks >= 0) == present_a).all()
+    xs = np.array([candidates[f][picks[f]][0][0, 0] for f in np.flatnonzero(present_a)])
+    np.testing.assert_allclose(xs, a[present_a, 0, 0])
+
+
+def test_duplicate_detections_are_one_person():
+    frames = 30
+    a = _walker(frames, 200, 3)
+    dup = a + 2.0  # the detector reports A twice, slightly apart
+    candidates = _candidates((a, np.ones(frames, bool)), (dup, np.arange(frames) % 3 == 0))
+    with pytest.raises(LiftRigError, match="1 person is visible"):
+        track_subject(candidates, fps=30, person=1)
+    assert (track_subject(candidates, fps=30) >= 0).all()
+
+
+def test_nobody_is_a_clear_error():
+    with pytest.raises(LiftRigError, match="No person was detected"):
+        track_subject([[] for _ in range(10)], fps=30)
+
+
+def test_gaps_short_interpolated_long_held_and_reported():
+    points = np.arange(20, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    valid = np.ones(20, bool)
+    valid[[0, 1]] = False          # leading: held from frame 2
+    valid[5:7] = False             # short: interpolated
+    valid[10:16] = False           # long: held from both sides, reported
+    filled, long_gaps = fill_gaps(np.where(valid[:, None], points, 0), valid, max_gap=3)
+    assert [(g.start, g.end) for g in find_gaps(valid)] == [(0, 2), (5, 7), (10, 16)]
+    assert [(g.start, g.end) for g in long_gaps] == [(10, 16)]
+    np.testing.assert_allclose(filled[:2, 0], [2, 2])
+    np.testing.assert_allclose(filled[5:7, 0], [5, 6])
+    np.testing.assert_allclose(filled[10:16, 0], [9, 9, 9, 16, 16, 16])
+    np.testing.assert_allclose(filled[valid], points[valid])
