@@ -14,7 +14,6 @@ import http.client
 import ipaddress
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LiftRigError
+from ..fileio import temporary_beside
 from ..progress import ProgressFn, report
 
 ENV_MODEL = "LIFTRIG_POSE_MODEL"
@@ -119,7 +119,7 @@ def download_file(url: str, dest: Path, sha256: str, *, timeout: float = 60.0,
         raise LiftRigError(f"Refusing to download {url}: only HTTPS addresses are allowed.")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    fd, tmp = temporary_beside(dest)
     digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out:

@@ -196,3 +196,18 @@ def test_bad_input_gives_one_clear_line(case, tmp_path):
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], run.stderr
     assert not out.exists() and not (out.parent.exists() and any(out.parent.iterdir()))
+
+
+def test_ctrl_c_stops_quickly_and_writes_nothing(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "kp.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "liftrig", "keypoints", str(VIDEOS["outdoor"]),
+                             "-o", str(out), "--pose-model", str(POSE_MODEL), "--no-progress"],
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # well into the 2D stage, far from its end
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "cancelled" in err
+    assert list(tmp_path.iterdir()) == []
