@@ -134,7 +134,7 @@ def extract_keypoints(video, pose_model="full", person: int | None = None, max_p
     model_path = resolve_pose_model(pose_model, progress=progress)
     candidates, extras, indices = [], [], []
     with PoseDetector(model_path, max_people=max_people) as detector:
-        for frame in iter_frames(video, start, end):
+        for frame in iter_frames(video, start, end, info=info):
             people = detector.detect(frame.rgb, frame.timestamp_ms)
             candidates.append(people_to_h36m(people))
             extras.append([{"landmarks": p.image, "world_landmarks": p.world} for p in people])

@@ -110,15 +110,16 @@ def probe_video(path) -> VideoInfo:
 
 
 def iter_frames(path, start: int = 0, end: int | None = None, prefetch: int = 4,
-                rgb: bool = True) -> Iterator[Frame]:
+                rgb: bool = True, info: VideoInfo | None = None) -> Iterator[Frame]:
     """Yield the frames ``start <= index < end`` of a video, decoded ahead in a thread.
 
     At most ``prefetch`` decoded frames wait in memory. Timestamps come from the container
-    and are forced strictly increasing (MediaPipe's VIDEO mode requires it).
+    and are forced strictly increasing (MediaPipe's VIDEO mode requires it). ``info``, from
+    :func:`probe_video`, saves probing the file again.
     """
     import cv2
 
-    info = probe_video(path)
+    info = info or probe_video(path)
     cap = _open(path)
     if start > 0:
         cap.set(cv2.CAP_PROP_POS_FRAMES, start)
