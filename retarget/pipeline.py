@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Retargeting, end to end: 2D keypoints + lifted root-relative joints -> world path -> clean
+motion -> a rig's bone rotations. Plain functions that the command line, ``liftrig lift`` and
+the Blender extension call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LiftRigError
+from ..formats import Keypoints2D
+from ..h36m import JOINT_NAMES, NUM_JOINTS
+from ..progress import ProgressFn, report
+from .bonemap import BoundRig, bind, load_bone_map_json
+from .contacts import LEGS, detect_contacts, foot_skating, lock_feet
+from .presets import PRESETS, fit_builtin, preset
+from .root import DEFAULT_FOV_DEG, PinholeCamera, solve_root
+from .smoothing import smooth
+from .solver import RigPose, solve_pose
+from .world import WorldFrame, world_frame
+
+J = {name: i for i, name in enumerate(JOINT_NAMES)}
+# The root path's depth is the noisiest coordinate: it is smoothed over a wider window.
+ROOT_SMOOTHING_SCALE = 2.0
+
+
+@dataclass(frozen=True)
+class RetargetOptions:
+    """What the user can choose (the command line's options)."""
+
+    smoothing: float = 0.5          # 0 = off, 1 = strong (Savitzky-Golay over 0.4 s)
+    foot_lock: bool = True          # plant the feet during contacts
+    root_motion: bool = True        # False: the pelvis stays above the origin (in place)
+    fov_deg: float = DEFAULT_FOV_DEG  # the camera's field of view across the longer side
+    focal_px: float | None = None   # the focal length in pixels, if known (overrides fov_deg)
+    facing: str = "-y"              # world axis the subject faces at the start, or "camera"
+    ankle_height: float | None = None  # metres; None: a share of the subject's shin
+
+
+@dataclass(eq=False)
+class RetargetResult:
+    """A retargeted clip: the rig's pose and the world points it follows."""
+
+    pose: RigPose                 # on the target rig; pose.rotations / pose.location for Blender
+    world: np.ndarray             # float32 [F, 17, 3]: the cleaned points (metres, Z up)
+    world_raw: np.ndarray         # float32 [F, 17, 3]: before smoothing and foot locking
+    contacts: np.ndarray          # bool [F, 2]: left, right foot planted
+    fps: float
+    world_frame: WorldFrame | None = None   # camera -> world, when the input was camera space
+    skating_raw: float = 0.0      # m/s, mean horizontal ankle speed in contact, raw points
+    skating: float = 0.0          # m/s, the same for the cleaned points
+
+    def summary(self) -> str:
+        s = (f"{len(self.world)} frames at {self.fps:g} fps on rig {self.pose.rig.name!r}; "
+             f"foot contacts {self.contacts.mean():.0%} of frames")
+        if self.skating_raw > 0:
+            s += (f"; foot skating {self.skating_raw * 100:.1f} -> {self.skating * 100:.1f} cm/s "
+                  f"({(1 - self.skating / self.skating_raw):.0%} less)")
+        return s
+
+
+def load_rig(spec: str, points: np.ndarray | None = None) -> BoundRig:
+    """``builtin`` (fitted to ``points``), a preset name, or a JSON bone map with a skeleton."""
+    if spec in PRESETS:
+        return preset(spec, points)
+    path = Path(spec)
+    if path.suffix.lower() != ".json":
+        raise LiftRigError(f"--rig {spec!r}: use one of {', '.join(PRESETS)} or a .json bone map")
+    if not path.is_file():
+        raise LiftRigError(f"bone map not found: {path}")
+    bone_map, rig = load_bone_map_json(path)
+    if rig is None:
+        raise LiftRigError(f'{path}: writing a BVH needs the rig\'s bones: add "skeleton": '
+                           '{BONE: {"parent": ..., "head": [x, y, z], "tail": [x, y, z]}}')
+    return bind(rig, bone_map)
+
+
+def camera_to_world(kp: Keypoints2D, joints3d: np.ndarray, options: RetargetOptions):
+    """Solve the root path and the floor: (world points [F, 17, 3], WorldFrame)."""
+    rel = np.asarray(joints3d, np.float64)
+    if rel.shape != (kp.num_frames, NUM_JOINTS, 3):
+        raise LiftRigError(f"joints3d must have shape [{kp.num_frames}, {NUM_JOINTS}, 3] to "
+                           f"match the keypoints, got {list(rel.shape)}")
+    rel = rel - rel[:, :1]                           # root-relative, whatever the lifter gave
+    if options.focal_px:
+        w, h = kp.size
+        camera = PinholeCamera(float(options.focal_px), w / 2.0, h / 2.0)
+    else:
+        camera = PinholeCamera.from_fov(kp.size, options.fov_deg)
+    root = solve_root(kp.keypoints, kp.scores, rel, camera, kp.valid)
+    points_camera = rel + root[:, None]
+    frame = world_frame(points_camera, kp.fps, options.facing, options.ankle_height)
+    return frame.apply(points_camera), frame
+
+
+def clean_world_points(world: np.ndarray, fps: float, options: RetargetOptions,
+                       progress: ProgressFn | None = None):
+    """Smooth, fit LiftRig's skeleton (constant bone lengths), plant the feet.
+
+    Returns (points [F, 17, 3], contacts [F, 2], the fitted skeleton).
+    """
+    world = np.asarray(world, np.float64)
+    pelvis = world[:, :1]
+    smoothed = (smooth(world - pelvis, fps, options.smoothing)
+                + smooth(pelvis, fps, options.smoothing, ROOT_SMOOTHING_SCALE))
+    report(progress, "retarget: fitting the skeleton", 1, 4)
+    skeleton = fit_builtin(smoothed)
+    fitted = solve_pose(skeleton, smoothed).points()
+    contacts = detect_contacts(fitted, fps)
+    report(progress, "retarget: planting the feet", 2, 4)
+    if options.foot_lock and contacts.any():
+        fitted = solve_pose(skeleton, lock_feet(fitted, contacts, fps)).points()
+    if not options.root_motion:
+        fitted[:, :, :2] -= fitted[:, :1, :2]
+    return fitted, contacts, skeleton
+
+
+def retarget_points(world: np.ndarray, fps: float, options: RetargetOptions = RetargetOptions(),
+                    rig: BoundRig | str = "builtin",
+                    progress: ProgressFn | None = None) -> RetargetResult:
+    """Retarget world points [F, 17, 3] (metres, Z up, floor Z = 0) onto ``rig``."""
+    world = np.asarray(world, np.float64)
+    if world.ndim != 3 or world.shape[1:] != (NUM_JOINTS, 3) or len(world) < 2:
+        raise LiftRigError(f"expected points of shape [F >= 2, {NUM_JOINTS}, 3], "
+                           f"got {list(world.shape)}")
+    if not np.isfinite(world).all():
+        raise LiftRigError("the 3D joints contain NaN or infinite values")
+    points, contacts, skeleton = clean_world_points(world, fps, options, progress)
+    report(progress, "retarget: solving the rig", 3, 4)
+    if isinstance(rig, str):
+        rig = skeleton if rig == "builtin" else load_rig(rig)
+    target = points
+    if rig is not skeleton and rig.bone_map.name != "builtin":
+        target = points * _leg_scale(rig, skeleton)     # the rig's own stride and hip height
+    pose = solve_pose(rig, target)
+    report(progress, "retarget: solving the rig", 4, 4)
+    return RetargetResult(
+        pose=pose, world=points.astype(np.float32), world_raw=world.astype(np.float32),
+        contacts=contacts, fps=fps, skating_raw=foot_skating(world, contacts, fps),
+        skating=foot_skating(points, contacts, fps))
+
+
+def _leg_scale(rig: BoundRig, skeleton: BoundRig) -> float:
+    """The rig's leg length over the subject's: root motion scales by it so feet stay planted."""
+    def leg(rest: np.ndarray) -> float:
+        hip, knee, ankle = (rest[J[n]] for n in LEGS[0][:3])
+        return float(np.linalg.norm(knee - hip) + np.linalg.norm(ankle - knee))
+    rig_leg = leg(rig.rest_points)
+    if not np.isfinite(rig_leg) or rig_leg <= 0:
+        return 1.0
+    return rig_leg / leg(skeleton.rest_points)
+
+
+def retarget_clip(kp: Keypoints2D, joints3d: np.ndarray | None = None,
+                  options: RetargetOptions = RetargetOptions(),
+                  rig: BoundRig | str = "builtin",
+                  progress: ProgressFn | None = None) -> RetargetResult:
+    """The whole stage: 2D keypoints and lifted joints [F, 17, 3] (root-relative, camera space;
+    ``kp.extra["joints3d"]`` when None) -> a :class:`RetargetResult` on ``rig``."""
+    if joints3d is None:
+        if "joints3d" not in kp.extra:
+            raise LiftRigError("the keypoints file has no 3D joints yet: run "
+                               "`liftrig lift` on it first")
+        joints3d = kp.extra["joints3d"]
+    report(progress, "retarget: placing the subject in the world", 0, 4)
+    world, frame = camera_to_world(kp, joints3d, options)
+    result = retarget_points(world, kp.fps, options, rig, progress)
+    result.world_frame = frame
+    return result
