@@ -21,3 +21,54 @@ def shared_path(*parts) -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing: the tests need ../shared beside the repository")
     return path
+
+
+CACHE = Path(os.environ.get("LIFTRIG_CACHE", Path.home() / ".cache" / "liftrig")) / "shared"
+
+
+def extract_from_shared(archive: str, *members: str) -> dict[str, Path]:
+    """Files of a ../shared/data archive, extracted once to a cache outside the repo
+    (~/.cache/liftrig/shared/ARCHIVE/..., or $LIFTRIG_CACHE): {member: path}.
+
+    Members early in an archive come out fast (a .tar.xz is read from its start).
+    """
+    import tarfile
+    import tempfile
+
+    src = shared_path("data", archive)
+    root = CACHE / archive.split(".")[0]
+    out = {m: root / m for m in members}
+    wanted = {m for m, p in out.items() if not p.is_file()}
+    if wanted:
+        with tarfile.open(src, "r:*") as tf:
+            for info in tf:
+                if info.name in wanted:
+                    dest = out[info.name]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(tf.extractfile(info).read())
+                    os.replace(tmp, dest)
+                    wanted.discard(info.name)
+                    if not wanted:
+                        break
+        if wanted:
+            pytest.fail(f"{src} lacks {sorted(wanted)}")
+    return out
+
+
+BANDAI_WALK = "dataset/Bandai-Namco-Research-Motiondataset-1/data/dataset-1_walk_normal_001.bvh"
+
+
+@pytest.fixture(scope="session")
+def bandai_walk() -> Path:
+    """A real Bandai Namco walk (30 fps, CC BY-NC 4.0) from ../shared/data."""
+    return extract_from_shared("bandai-namco-motion-bvh.tar.xz", BANDAI_WALK)[BANDAI_WALK]
+
+
+@pytest.fixture(scope="session")
+def cmu_clips() -> dict[str, Path]:
+    """CMU's rest skeleton and a salsa clip (cmuconvert skeleton) from ../shared/data."""
+    names = ("train_data_bvh/standard.bvh", "train_data_bvh/salsa/01.bvh")
+    found = extract_from_shared("cmu-dance-martial-bvh.tar.xz", *names)
+    return {"standard": found[names[0]], "salsa": found[names[1]]}
