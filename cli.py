@@ -19,6 +19,7 @@ from .errors import Cancelled, LiftRigError
 COMMAND_MODULES = (
     ".lifter.commands",
     ".lifter.lift_commands",
+    ".retarget.commands",
 )
 
 
