@@ -413,10 +413,22 @@ def format_bvh(motion: BvhMotion, precision: int = 6) -> str:
     out.append("MOTION")
     out.append(f"Frames: {motion.num_frames}")
     out.append(f"Frame Time: {motion.frame_time:.8f}")
+    # The file lists joints depth first; the channel columns follow that order.
+    order = [j for j in _depth_first(children)]
+    starts = np.cumsum([0] + [len(c) for c in sk.channels])
+    columns = np.concatenate([np.arange(starts[j], starts[j + 1]) for j in order]).astype(int)
     buf = io.StringIO()
     if motion.values.size:
-        np.savetxt(buf, motion.values, fmt=f"%.{precision}f", delimiter=" ")
+        np.savetxt(buf, motion.values[:, columns], fmt=f"%.{precision}f", delimiter=" ")
     return "\n".join(out) + "\n" + buf.getvalue()
+
+
+def _depth_first(children: dict[int, list[int]]):
+    stack = list(reversed(children[-1]))
+    while stack:
+        j = stack.pop()
+        yield j
+        stack.extend(reversed(children[j]))
 
 
 def write_bvh(path, motion: BvhMotion, precision: int = 6) -> None:

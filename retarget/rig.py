@@ -115,23 +115,28 @@ class Rig:
 
 
 def topological_order(names: Sequence[str], parent_of: dict, rig_name: str = "rig") -> list[str]:
-    """Bone names with every parent before its children; a cycle raises naming a bone in it."""
+    """Bone names depth first from the roots (parents before children, siblings in the given
+    order, as a BVH file lists them); parents that form a cycle raise naming a bone in it."""
+    children: dict = {None: []}
+    for b in names:
+        children.setdefault(b, [])
+    for b in names:
+        children[parent_of[b]].append(b)
     order: list[str] = []
-    placed: set[str] = set()
-    for start in names:
-        chain = []
-        bone = start
-        while bone is not None and bone not in placed:
-            if bone in chain:
-                cycle = chain[chain.index(bone):] + [bone]
-                raise LiftRigError(f"rig {rig_name!r}: the parents of bone {bone!r} form a "
-                                   f"cycle ({' -> '.join(cycle)}); a bone cannot be its own "
-                                   "ancestor")
-            chain.append(bone)
-            bone = parent_of[bone]
-        for b in reversed(chain):
-            order.append(b)
-            placed.add(b)
+    stack = list(reversed(children[None]))
+    while stack:
+        b = stack.pop()
+        order.append(b)
+        stack.extend(reversed(children[b]))
+    if len(order) < len(names):
+        placed = set(order)
+        bone = next(b for b in names if b not in placed)
+        chain = [bone]
+        while parent_of[chain[-1]] not in chain:
+            chain.append(parent_of[chain[-1]])
+        cycle = chain[chain.index(parent_of[chain[-1]]):] + [parent_of[chain[-1]]]
+        raise LiftRigError(f"rig {rig_name!r}: the parents of bone {cycle[0]!r} form a cycle "
+                           f"({' -> '.join(cycle)}); a bone cannot be its own ancestor")
     return order
 
 

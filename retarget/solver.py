@@ -23,10 +23,11 @@ from .rotations import (best_fit_rotation, continuous_quaternions, matrix_from_q
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 
-# A limb's bend plane is ill-defined when it is straight: its pole then leans on a fallback
-# direction (weight HINGE_FALLBACK, about sin 15 deg) and on the previous frame (HINGE_MEMORY).
-HINGE_FALLBACK = 0.25
-HINGE_MEMORY = 0.05
+# A limb's bend plane is ill-defined when it is straight: its pole then keeps the axis of the
+# frames around it (HINGE_MEMORY, against |sin bend| for the bend itself) and leans on a fallback
+# direction only where the clip never shows a bend (HINGE_FALLBACK).
+HINGE_MEMORY = 0.3
+HINGE_FALLBACK = 0.05
 
 LIMBS = {
     "left-leg": ("LHip", "LKnee", "LAnkle"),
@@ -139,29 +140,32 @@ def rig_points(bound: BoundRig, world_rotations: np.ndarray, heads: np.ndarray) 
 def limb_hinge(points: np.ndarray, limb: str) -> np.ndarray:
     """Unit hinge axis [F, 3] of a limb (knee or elbow), continuous over time.
 
-    The cross product of the upper and lower limb; where the limb is nearly straight it leans
-    on a fallback (the hip line for legs; the arm crossed with the chest's forward for arms)
-    and on the previous frame's axis, so the twist never flips.
+    The cross product of the upper and lower limb (its length is the sine of the bend). Where
+    the limb is nearly straight the axis carries over from the neighbouring frames: a backward
+    pass finds the first bend the clip shows, a forward pass carries each axis on; a fallback
+    (the hip line for legs, the arm crossed with the chest's forward for arms) only breaks
+    ties. Elbows and knees bend one way, so the twist never flips.
     """
     a, b, c = (points[:, J[n]] for n in LIMBS[limb])
     upper = normalize(b - a)
     bend = np.cross(upper, normalize(c - b))                         # |.| = sin(bend angle)
-    hips = normalize(points[:, J["LHip"]] - points[:, J["RHip"]])
     if limb.endswith("leg"):
-        fallback = hips
+        fallback = normalize(points[:, J["LHip"]] - points[:, J["RHip"]])
     else:
         left = normalize(points[:, J["LShoulder"]] - points[:, J["RShoulder"]])
         up = normalize(points[:, J["Thorax"]] - points[:, J["Spine"]])
-        fallback = np.cross(upper, np.cross(left, up))              # upper x forward
+        fallback = normalize(np.cross(upper, np.cross(left, up)))   # upper x forward
     raw = bend + HINGE_FALLBACK * fallback
     out = np.empty_like(raw)
     prev = np.zeros(3)
-    for f in range(len(raw)):
-        v = raw[f] + HINGE_MEMORY * prev
-        v = v - np.dot(v, upper[f]) * upper[f]
-        n = np.linalg.norm(v)
-        prev = v / n if n > 1e-9 else prev
-        out[f] = prev
+    for frames in (range(len(raw) - 1, -1, -1), range(len(raw))):   # backward, then forward
+        for f in frames:
+            v = raw[f] + HINGE_MEMORY * prev
+            v = v - np.dot(v, upper[f]) * upper[f]
+            n = np.linalg.norm(v)
+            if n > 1e-12:
+                prev = v / n
+            out[f] = prev
     return out
 
 
