@@ -72,3 +72,34 @@ def cmu_clips() -> dict[str, Path]:
     names = ("train_data_bvh/standard.bvh", "train_data_bvh/salsa/01.bvh")
     found = extract_from_shared("cmu-dance-martial-bvh.tar.xz", *names)
     return {"standard": found[names[0]], "salsa": found[names[1]]}
+
+
+@pytest.fixture(scope="session")
+def film():
+    """A function that films world points [F, 17, 3] (metres, Z up) with a virtual pinhole
+    camera and returns what the 2D stage and the lifter would give for them, exactly:
+    (Keypoints2D, root-relative camera-space joints [F, 17, 3], camera-space points,
+    camera rotation [3, 3] with rows x right / y down / z forward in the world, its position)."""
+    import numpy as np
+
+    from liftrig.formats import Keypoints2D
+    from liftrig.retarget.root import PinholeCamera
+
+    def shoot(world, fps, position, target, roll_deg=0.0, size=(1920, 1080), fov_deg=60.0):
+        position = np.asarray(position, float)
+        z = np.asarray(target, float) - position
+        z /= np.linalg.norm(z)
+        x = np.cross(z, [0.0, 0.0, 1.0])
+        x /= np.linalg.norm(x)
+        y = np.cross(z, x)
+        c, s = np.cos(np.radians(roll_deg)), np.sin(np.radians(roll_deg))
+        rotation = np.stack([c * x + s * y, -s * x + c * y, z])
+        cam = (world - position) @ rotation.T
+        pixels = PinholeCamera.from_fov(size, fov_deg).project(cam)
+        frames = len(world)
+        kp = Keypoints2D(keypoints=pixels, scores=np.ones(pixels.shape[:2]),
+                         valid=np.ones(frames, bool), fps=fps, size=size,
+                         frame_index=np.arange(frames))
+        return kp, cam - cam[:, :1], cam, rotation, position
+
+    return shoot
