@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     ".lifter.commands",
     ".lifter.lift_commands",
     ".retarget.commands",
+    ".training.commands",
 )
 
 

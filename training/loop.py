@@ -1,0 +1,301 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The training loop shared by the recipes: data, optimiser, epochs, validation, checkpoints.
+
+Files in the output folder (rank 0 writes them, atomically):
+  ``checkpoint.pt``     model, optimiser, scheduler and RNG states after the last finished epoch,
+                        so ``--resume`` continues exactly as if never stopped;
+  ``best.safetensors``  the weights with the lowest validation MPJPE (held-out frames of the
+                        training subjects; the test subjects are never looked at);
+  ``last.safetensors``  the final weights. Both are LiftRig weights files that ``load_lifter`` reads;
+  ``log.jsonl``         one line per epoch (loss, validation error, learning rate, seconds);
+  ``tensorboard/``      the same scalars, if the ``tensorboard`` package is installed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+from ..errors import LiftRigError
+from ..fileio import atomic_write
+from . import distributed, losses
+from .config import architecture
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def load_sequences(cfg: dict, which: str):
+    """The recipe's sequences: ``train`` (minus the validation tail), ``val`` or ``test``."""
+    from .data.h36m import load_h36m, split_tail
+
+    data = cfg["data"]
+    if data["dataset"] != "h36m":
+        raise LiftRigError(f"dataset {data['dataset']!r} is not supported yet; use 'h36m'")
+    subjects = data["test_subjects"] if which == "test" else data["train_subjects"]
+    seqs = load_h36m(data["root"], data["source"], subjects)
+    if which == "test":
+        return seqs
+    train, val = split_tail(seqs, float(data["val_fraction"]))
+    return train if which == "train" else val
+
+
+def training_fps(cfg: dict) -> float:
+    """The frame rate the network sees: Human3.6M's 50 fps divided by the window's dilation."""
+    from .data.h36m import FPS
+
+    return FPS / max(1, int(cfg["train"]["dilation"]))
+
+
+def build(cfg: dict):
+    """A fresh network for the recipe (float32, CPU)."""
+    from ..lifter.models import build_model
+
+    try:
+        return build_model(architecture(cfg), dict(cfg["model"]))
+    except (TypeError, ValueError) as exc:
+        raise LiftRigError(f"{cfg['path']}: cannot build the model from [model] ({exc})") from None
+
+
+def load_pretrained_encoder(model, path: str) -> int:
+    """Copy a P-STMO stage-I encoder (frame encoder, temporal layers) into ``model``; returns the
+    number of tensors copied."""
+    from ..lifter.checkpoints import read_checkpoint
+
+    source, info = read_checkpoint(path)
+    if info["architecture"] != "pstmo-pretrain":
+        raise LiftRigError(f"{path} is a {info['architecture']} model, not a P-STMO stage-I "
+                           "(pstmo-pretrain) model: train stage I first and pass its "
+                           "last.safetensors as train.pretrained.")
+    ours, theirs = model.state_dict(), source.state_dict()
+    shared = [k for k in theirs if k.startswith(("frame_encoder.", "temporal_pos", "temporal_layers."))]
+    wrong = [k for k in shared if k not in ours or ours[k].shape != theirs[k].shape]
+    if wrong or not shared:
+        raise LiftRigError(f"{path}: its encoder does not fit this model ({wrong[:3]}); stage I "
+                           "and stage II need the same num_frames, dim, hidden and layers.")
+    model.load_state_dict({**ours, **{k: theirs[k] for k in shared}})
+    return len(shared)
+
+
+def make_optimizer(cfg: dict, model):
+    import torch
+
+    t = cfg["train"]
+    if t["optimizer"] == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"],
+                                amsgrad=t["amsgrad"])
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"],
+                               amsgrad=t["amsgrad"])
+    return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=t["lr_decay"])
+
+
+def masks(num_frames: int, num_joints: int, frame_ratio: float, joints_per_frame: int, device):
+    """P-STMO stage I masks: ``frame_ratio`` of the frames hidden, ``joints_per_frame`` random
+    joints hidden in every frame. Returns (frame mask [T], joint mask [T, J]); True = hidden."""
+    import torch
+
+    frame_mask = torch.zeros(num_frames, dtype=torch.bool)
+    frame_mask[torch.randperm(num_frames)[:int(round(frame_ratio * num_frames))]] = True
+    joint_mask = torch.zeros(num_frames, num_joints, dtype=torch.bool)
+    if joints_per_frame > 0:
+        order = torch.rand(num_frames, num_joints).argsort(dim=1)[:, :joints_per_frame]
+        joint_mask.scatter_(1, order, True)
+    return frame_mask.to(device), joint_mask.to(device)
+
+
+def step_loss(cfg: dict, model, x, y):
+    """The recipe's training loss for one batch (2D x [B, T, J, 2], 3D y [B, T, J, 3])."""
+    t = cfg["train"]
+    task = t["task"]
+    if task == "mixste":
+        return losses.mixste_loss(model(x), y, t["tc_weight"], t["velocity_weight"])
+    if task == "pstmo":
+        centre, every_frame = model(x)
+        return losses.pstmo_loss(centre, every_frame, y)
+    frame_mask, joint_mask = masks(x.shape[1], x.shape[2], t["mask_frames"], t["mask_joints"],
+                                   x.device)
+    return losses.mpjpe(model(x, frame_mask, joint_mask), x)  # rebuild every frame's 2D pose
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+
+
+def _rng_state() -> dict:
+    import torch
+
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def export(cfg: dict, model, path: Path, **metadata) -> None:
+    """Write ``model`` as a LiftRig ``.safetensors`` file that ``load_lifter`` reads."""
+    from ..lifter.checkpoints import save_safetensors
+
+    save_safetensors(path, model, architecture(cfg), dict(cfg["model"]), training_fps(cfg),
+                     recipe=cfg["name"], **{k: str(v) for k, v in metadata.items()})
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # the tensorboard package is optional; log.jsonl has the same numbers
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
+    """Train a recipe (in this process, or as one rank under torchrun). Returns a summary dict
+    with ``history`` (one dict per epoch), ``best_val`` and the output paths."""
+    import torch
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from ..lifter.inference import resolve_precision
+    from .data.windows import WindowDataset
+    from .evaluate import evaluate
+
+    t = cfg["train"]
+    out = Path(cfg["output"]["dir"])
+    ctx = distributed.setup()
+    try:
+        if t["batch_size"] % ctx.world_size:
+            raise LiftRigError(f"train.batch_size {t['batch_size']} is not divisible by the "
+                               f"{ctx.world_size} processes")
+        torch.manual_seed(t["seed"])
+        model = build(cfg)
+        if t["task"] == "pstmo" and t["pretrained"]:
+            load_pretrained_encoder(model, t["pretrained"])
+        model.to(ctx.device)
+        optimizer, scheduler = make_optimizer(cfg, model)
+        history, best_val, start = [], float("inf"), 0
+
+        ckpt_path = out / CHECKPOINT
+        if resume:
+            if not ckpt_path.is_file():
+                raise LiftRigError(f"--resume: no checkpoint at {ckpt_path}; start without "
+                                   "--resume or pass the output folder of the interrupted run.")
+            state = torch.load(ckpt_path, map_location=ctx.device, weights_only=True)
+            if state["recipe"] != cfg["name"]:
+                raise LiftRigError(f"{ckpt_path} belongs to recipe {state['recipe']!r}, not "
+                                   f"{cfg['name']!r}: use a fresh output folder.")
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            history, best_val, start = state["history"], state["best_val"], state["epoch"]
+            _set_rng_state(state["rng"])
+        elif ctx.is_main and ckpt_path.exists():
+            raise LiftRigError(f"{out} already holds a run: pass --resume to continue it, or "
+                               "choose another output folder with --output.")
+
+        train_set = WindowDataset(load_sequences(cfg, "train"), model.num_frames, t["sampling"],
+                                  t["dilation"], t["flip"])
+        val_seqs = load_sequences(cfg, "val") if ctx.is_main else []
+        if len(train_set) == 0:
+            raise LiftRigError("the training split is empty: check data.train_subjects")
+        sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
+                                     shuffle=True, seed=t["seed"])
+        loader = DataLoader(train_set, batch_size=t["batch_size"] // ctx.world_size,
+                            sampler=sampler, num_workers=t["workers"],
+                            pin_memory=ctx.device.type == "cuda",
+                            persistent_workers=False)
+        net = model
+        if ctx.distributed:
+            net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None,
+                find_unused_parameters=t["task"] != "mixste")
+        if t["compile"]:
+            net = torch.compile(net)
+        precision = "fp32" if ctx.device.type != "cuda" else resolve_precision(t["precision"], ctx.device)
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16"
+                    else torch.autocast(ctx.device.type, enabled=False))
+        writer = _tensorboard(out) if ctx.is_main else None
+        if ctx.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+
+        steps = len(loader) if not t["max_steps_per_epoch"] else min(len(loader), t["max_steps_per_epoch"])
+        for epoch in range(start, t["epochs"]):
+            began = time.perf_counter()
+            sampler.set_epoch(epoch)
+            net.train()
+            total, count = 0.0, 0
+            bar = None
+            if show_progress and ctx.is_main:
+                from tqdm import tqdm
+
+                bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{t['epochs']}", unit="batch",
+                           dynamic_ncols=True, leave=False)
+            for i, (x, y) in enumerate(loader):
+                if i >= steps:
+                    break
+                x = x.to(ctx.device, non_blocking=True)
+                y = y.to(ctx.device, non_blocking=True)
+                with autocast:
+                    loss = step_loss(cfg, net, x, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach())
+                count += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{total / count:.4f}")
+            if bar is not None:
+                bar.close()
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            entry = {"epoch": epoch + 1, "loss": distributed.mean_across(ctx, total / max(count, 1)),
+                     "lr": lr}
+            if ctx.is_main:
+                if val_seqs and t["task"] != "pstmo-pretrain":
+                    res = evaluate(model, architecture(cfg), val_seqs, t["dilation"],
+                                   cfg["eval"]["flip"], cfg["eval"]["batch_size"], ctx.device)
+                    entry["val_mpjpe"] = res["P1"]["Avg"]
+                entry["seconds"] = time.perf_counter() - began
+                history.append(entry)
+                score = entry.get("val_mpjpe", entry["loss"])
+                if score < best_val:
+                    best_val = score
+                    export(cfg, model, out / "best.safetensors", epoch=epoch + 1, selected_on="validation")
+                _save_checkpoint(ckpt_path, {
+                    "recipe": cfg["name"], "epoch": epoch + 1, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "history": history, "best_val": best_val, "rng": _rng_state()})
+                with atomic_write(out / "log.jsonl", "w") as f:
+                    f.writelines(json.dumps(e) + "\n" for e in history)
+                if writer is not None:
+                    for key, value in entry.items():
+                        if key != "epoch":
+                            writer.add_scalar(key, value, epoch + 1)
+                    writer.flush()
+                if show_progress:
+                    print("  ".join(f"{k} {v:.5g}" if isinstance(v, float) else f"{k} {v}"
+                                    for k, v in entry.items()), flush=True)
+            else:
+                history.append(entry)
+            distributed.barrier(ctx)
+        if ctx.is_main:
+            export(cfg, model, out / "last.safetensors", epoch=t["epochs"])
+            if writer is not None:
+                writer.close()
+        distributed.barrier(ctx)
+        return {"history": history, "best_val": best_val, "output": str(out), "model": model,
+                "rank": ctx.rank, "world_size": ctx.world_size}
+    finally:
+        distributed.teardown(ctx)

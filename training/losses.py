@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Training losses (torch), one function per term, as the papers define them."""
+
+from __future__ import annotations
+
+import torch
+
+# MixSTE's per-joint weights (Human3.6M-17 order): extremities count more.
+MIXSTE_JOINT_WEIGHTS = (1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4)
+
+
+def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean Euclidean distance per joint; pred, target [..., J, C]."""
+    return torch.linalg.vector_norm(pred - target, dim=-1).mean()
+
+
+def weighted_mpjpe(pred: torch.Tensor, target: torch.Tensor, weights) -> torch.Tensor:
+    """Mean over frames and joints of w_j * |pred - target|; [B, T, J, 3], weights [J]."""
+    w = torch.as_tensor(weights, dtype=pred.dtype, device=pred.device)
+    return (w * torch.linalg.vector_norm(pred - target, dim=-1)).mean()
+
+
+def temporal_consistency(pred: torch.Tensor, weights) -> torch.Tensor:
+    """Weighted mean squared frame-to-frame change of the prediction [B, T, J, 3] (MixSTE's TCLoss)."""
+    w = torch.as_tensor(weights, dtype=pred.dtype, device=pred.device)
+    step = pred[:, 1:] - pred[:, :-1]  # [B, T-1, J, 3]
+    return (w[:, None] * step.square()).mean()
+
+
+def mpjve(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint velocity error: MPJPE of the frame-to-frame differences; [B, T, J, 3]."""
+    return mpjpe(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1])
+
+
+def mixste_loss(pred: torch.Tensor, target: torch.Tensor, tc_weight: float = 0.5,
+                velocity_weight: float = 2.0, joint_weights=MIXSTE_JOINT_WEIGHTS) -> torch.Tensor:
+    """Weighted MPJPE + 0.5 x temporal consistency + 2.0 x MPJVE, as in MixSTE's training code."""
+    return (weighted_mpjpe(pred, target, joint_weights)
+            + tc_weight * temporal_consistency(pred, joint_weights)
+            + velocity_weight * mpjve(pred, target))
+
+
+def pstmo_loss(centre: torch.Tensor, every_frame: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """P-STMO stage II: MPJPE of all frames [B, T, J, 3] + MPJPE of the centre frame [B, 1, J, 3]."""
+    mid = target.shape[1] // 2
+    return mpjpe(every_frame, target) + mpjpe(centre, target[:, mid:mid + 1])

@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Evaluation metrics (numpy, float64): per-frame errors, so callers can average per action.
+
+Inputs are poses [N, J, 3] (frames, joints, xyz); outputs are per-frame errors [N] in the inputs'
+unit (multiply metres by 1000 for the papers' millimetres) unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Protocol 1: mean joint distance per frame [N]."""
+    return np.linalg.norm(np.asarray(pred, np.float64) - gt, axis=-1).mean(axis=-1)
+
+
+def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """``pred`` [N, J, 3] moved onto ``gt`` frame by frame by the best similarity transform
+    (translation, rotation without reflection, uniform scale), in the least-squares sense."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    mu_p, mu_g = pred.mean(axis=1, keepdims=True), gt.mean(axis=1, keepdims=True)
+    p, g = pred - mu_p, gt - mu_g  # [N, J, 3]
+    cov = np.einsum("nji,njk->nik", p, g)  # [N, 3, 3] sum over joints of p g^T
+    u, s, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(np.einsum("nij,njk->nik", u, vt)))  # -1 where a reflection fits
+    s[:, -1] *= d
+    vt[:, -1] *= d[:, None]
+    rot = np.einsum("nij,njk->nik", u, vt)  # [N, 3, 3]: p @ rot ~ g
+    scale = s.sum(axis=1) / np.square(p).sum(axis=(1, 2))  # [N]
+    return scale[:, None, None] * (p @ rot) + mu_g
+
+
+def p_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Protocol 2: MPJPE after per-frame similarity Procrustes alignment [N]."""
+    return mpjpe(procrustes_align(pred, gt), gt)
+
+
+def n_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """MPJPE after scaling each frame's prediction by the least-squares scale onto ``gt`` [N]."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    scale = np.sum(pred * gt, axis=(1, 2)) / np.sum(pred * pred, axis=(1, 2))
+    return mpjpe(scale[:, None, None] * pred, gt)
+
+
+def mpjve(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Mean per-joint velocity error [N - 1]: MPJPE of the frame-to-frame differences."""
+    return mpjpe(np.diff(pred, axis=0), np.diff(gt, axis=0))
+
+
+def pck(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.15) -> float:
+    """Percentage of joints (0-100) within ``threshold`` of the truth (MPI-INF-3DHP: 150 mm)."""
+    dist = np.linalg.norm(np.asarray(pred, np.float64) - gt, axis=-1)
+    return float(100.0 * np.mean(dist <= threshold))
+
+
+def auc(pred: np.ndarray, gt: np.ndarray, max_threshold: float = 0.15, steps: int = 31) -> float:
+    """Mean PCK (0-100) over ``steps`` thresholds evenly from 0 to ``max_threshold`` (3DHP: 0..150 mm
+    by 5 mm)."""
+    return float(np.mean([pck(pred, gt, t) for t in np.linspace(0, max_threshold, steps)]))
