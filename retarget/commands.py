@@ -55,7 +55,7 @@ def run_retarget(args) -> int:
     if out.suffix.lower() != ".bvh":
         raise LiftRigError(f"cannot write {out.name!r}: `liftrig retarget` writes BVH files. "
                            "Use -o OUT.bvh.")
-    if args.smoothing is not None and not 0.0 <= args.smoothing <= 5.0:
+    if not 0.0 <= args.smoothing <= 5.0:
         raise LiftRigError(f"--smoothing {args.smoothing}: use a strength from 0 (off) to 1 "
                            "(strong)")
     kp = Keypoints2D.load(src)

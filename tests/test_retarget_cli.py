@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`liftrig retarget`: a joints file in, a BVH out and `world` added; user mistakes -> one line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from liftrig.cli import main
+from liftrig.formats import Keypoints2D
+from liftrig.h36m import JOINT_NAMES
+from liftrig.retarget.bvh import forward_kinematics, read_bvh
+from liftrig.retarget.export import Z_UP_TO_Y_UP
+from liftrig.retarget.mocap_map import mocap_to_h36m
+
+
+@pytest.fixture(scope="module")
+def joints_file(bandai_walk, film, tmp_path_factory):
+    """A keypoints file with joints3d, as `liftrig lift` writes it, from a real walk."""
+    motion = read_bvh(bandai_walk)
+    world = mocap_to_h36m(motion)[:120]
+    mid = world[:, 0].mean(axis=0)
+    kp, rel, _, _, _ = film(world, motion.fps, mid + [6.0, -2.0, 0.6], mid)
+    path = tmp_path_factory.mktemp("clip") / "walk.npz"
+    kp.save(path, joints3d=rel.astype(np.float32))
+    return path
+
+
+def test_retarget_writes_bvh_and_world(joints_file, tmp_path, capsys):
+    out = tmp_path / "walk.bvh"
+    assert main(["retarget", str(joints_file), "-o", str(out), "--smoothing", "0.3"]) == 0
+    kp = Keypoints2D.load(joints_file)
+    world = kp.extra["world"]
+    assert world.dtype == np.float32 and world.shape == (kp.num_frames, 17, 3)
+    assert "joints3d" in kp.extra                                 # the lifter's field is kept
+    motion = read_bvh(out)
+    assert motion.skeleton.names == JOINT_NAMES and motion.num_frames == kp.num_frames
+    assert motion.frame_time == pytest.approx(1 / kp.fps, rel=1e-6)
+    # LiftRig's BVH (cm, Y up) gives back the world points by forward kinematics.
+    fk = forward_kinematics(motion, 0.01).positions @ Z_UP_TO_Y_UP
+    assert np.abs(fk - world).max() < 1e-4
+    assert "foot skating" in capsys.readouterr().err
+
+
+def test_presets_in_place_and_channel_order(joints_file, tmp_path):
+    out = tmp_path / "mixamo.bvh"
+    assert main(["retarget", str(joints_file), "-o", str(out), "--rig", "mixamo",
+                 "--root-motion", "off", "--foot-lock", "off", "--channel-order", "xyz",
+                 "--units", "m", "--no-world"]) == 0
+    motion = read_bvh(out)
+    assert motion.skeleton.names[0] == "mixamorig:Hips"
+    assert motion.skeleton.channels[0] == ("Xposition", "Yposition", "Zposition",
+                                           "Xrotation", "Yrotation", "Zrotation")
+    hips = motion.values[:, [0, 2]]                               # BVH x and z: the floor plane
+    assert np.abs(hips).max() < 0.2                               # metres: stays in place
+
+
+def test_json_rig(joints_file, tmp_path):
+    from liftrig.retarget.presets import preset
+
+    bound = preset("ue5")
+    rig = bound.rig
+    spec = bound.bone_map.to_dict()
+    spec["skeleton"] = {b: {"parent": rig.bone_names[p] if p >= 0 else None,
+                            "head": rig.rest_heads[i].tolist(), "tail": rig.rest_tails[i].tolist()}
+                        for i, (b, p) in enumerate(zip(rig.bone_names, rig.parents))}
+    path = tmp_path / "ue5-like.json"
+    path.write_text(json.dumps(spec))
+    out = tmp_path / "ue5.bvh"
+    assert main(["retarget", str(joints_file), "-o", str(out), "--rig", str(path)]) == 0
+    assert read_bvh(out).skeleton.names == rig.bone_names
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rig", "daz"], "--rig 'daz'"),
+    (["--rig", "missing.json"], "bone map not found"),
+    (["--smoothing", "-1"], "--smoothing"),
+    (["--channel-order", "XXY"], "channel order"),
+])
+def test_user_mistakes_are_one_line(joints_file, tmp_path, capsys, args, message):
+    out = tmp_path / "x.bvh"
+    assert main(["retarget", str(joints_file), "-o", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and err.startswith("liftrig retarget: error:")
+    assert not out.exists()
+
+
+def test_files_without_joints_or_bad_output_are_refused(tmp_path, capsys):
+    kp = Keypoints2D(keypoints=np.zeros((5, 17, 2)), scores=np.ones((5, 17)),
+                     valid=np.ones(5, bool), fps=30, size=(640, 480), frame_index=np.arange(5))
+    path = tmp_path / "kp.npz"
+    kp.save(path)
+    assert main(["retarget", str(path), "-o", str(tmp_path / "x.bvh")]) == 2
+    assert "liftrig lift" in capsys.readouterr().err
+    assert main(["retarget", str(path), "-o", str(tmp_path / "x.fbx")]) == 2
+    assert "OUT.bvh" in capsys.readouterr().err
