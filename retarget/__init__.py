@@ -1,1 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
+"""Retargeting: lifted joints -> world path, clean motion, bone rotations on any rig, BVH.
+
+numpy and scipy only. The entry points:
+
+- :func:`pipeline.retarget_clip` (keypoints + lifted joints -> :class:`pipeline.RetargetResult`)
+  and :func:`pipeline.retarget_points` (world points -> result);
+- :func:`export.write_pose_bvh` (a solved pose -> BVH file), :mod:`bvh` (read, FK, write);
+- :class:`rig.Rig` (``Rig.from_matrices`` takes Blender's rest matrices), :mod:`presets`
+  (``detect_preset``, ``preset``), :func:`bonemap.bind` and :func:`solver.solve_pose`, whose
+  :class:`solver.RigPose` has Blender-ready ``rotations`` (w, x, y, z) and ``location``.
+"""

@@ -85,6 +85,7 @@ def camera_to_world(kp: Keypoints2D, joints3d: np.ndarray, options: RetargetOpti
     if rel.shape != (kp.num_frames, NUM_JOINTS, 3):
         raise LiftRigError(f"joints3d must have shape [{kp.num_frames}, {NUM_JOINTS}, 3] to "
                            f"match the keypoints, got {list(rel.shape)}")
+    rel = _fill_gaps(rel)
     rel = rel - rel[:, :1]                           # root-relative, whatever the lifter gave
     if options.focal_px:
         w, h = kp.size
@@ -95,6 +96,23 @@ def camera_to_world(kp: Keypoints2D, joints3d: np.ndarray, options: RetargetOpti
     points_camera = rel + root[:, None]
     frame = world_frame(points_camera, kp.fps, options.facing, options.ankle_height)
     return frame.apply(points_camera), frame
+
+
+def _fill_gaps(points: np.ndarray) -> np.ndarray:
+    """Joints missing (NaN) in some frames [F, J, 3], interpolated from the frames around."""
+    bad = ~np.isfinite(points).all(axis=-1)                    # [F, J]
+    if not bad.any():
+        return points
+    if bad.all(axis=0).any():
+        raise LiftRigError(f"joint {JOINT_NAMES[int(np.flatnonzero(bad.all(axis=0))[0])]} has no "
+                           "finite 3D position in any frame")
+    out = points.copy()
+    frames = np.arange(len(points))
+    for j in np.flatnonzero(bad.any(axis=0)):
+        ok = ~bad[:, j]
+        for axis in range(3):
+            out[~ok, j, axis] = np.interp(frames[~ok], frames[ok], points[ok, j, axis])
+    return out
 
 
 def clean_world_points(world: np.ndarray, fps: float, options: RetargetOptions,

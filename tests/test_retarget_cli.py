@@ -85,6 +85,16 @@ def test_user_mistakes_are_one_line(joints_file, tmp_path, capsys, args, message
     assert not out.exists()
 
 
+def test_missing_joints_in_some_frames_are_filled(joints_file, tmp_path):
+    kp = Keypoints2D.load(joints_file)
+    joints = kp.extra["joints3d"].copy()
+    joints[10:13, 6] = np.nan
+    holey = tmp_path / "holey.npz"
+    kp.save(holey, joints3d=joints)
+    assert main(["retarget", str(holey), "-o", str(tmp_path / "x.bvh")]) == 0
+    assert np.isfinite(Keypoints2D.load(holey).extra["world"]).all()
+
+
 def test_files_without_joints_or_bad_output_are_refused(tmp_path, capsys):
     kp = Keypoints2D(keypoints=np.zeros((5, 17, 2)), scores=np.ones((5, 17)),
                      valid=np.ones(5, bool), fps=30, size=(640, 480), frame_index=np.arange(5))

@@ -72,12 +72,13 @@ def test_solved_rotations_reproduce_blender_style_local_values():
     b = solver.solve_pose(rolled_bound, pts)
     np.testing.assert_allclose(a.heads, b.heads, atol=1e-9)      # rolls change nothing posed
     assert np.abs(a.rotations - b.rotations).max() > 0.1         # ... but the local values
-    for pose in (a, b):
+    rigify = solver.solve_pose(presets.preset("rigify"), pts)    # translation on a child bone
+    for pose in (a, b, rigify):
         world = solver.world_from_local(pose.rig, pose.rotations)
         np.testing.assert_allclose(world, pose.world_rotations, atol=1e-9)
-        hips = pose.rig.index("mixamorig:Hips")                  # a root: location in its frame
-        head = pose.rig.rest_heads[hips] + pose.location @ pose.rig.rest_rotations[hips].T
-        np.testing.assert_allclose(head, pose.heads[:, hips], atol=1e-9)
+        t = pose.bound.translation_bone                          # its parent stays at rest
+        head = pose.rig.rest_heads[t] + pose.location @ pose.rig.rest_rotations[t].T
+        np.testing.assert_allclose(head, pose.heads[:, t], atol=1e-9)
 
 
 @pytest.mark.parametrize("name", OTHER_RIGS)
