@@ -43,6 +43,19 @@ class PinholeCamera:
         return self.focal * points[..., :2] / z + np.array([self.cx, self.cy])
 
 
+def look_at_rotation(position, target, roll_deg: float = 0.0) -> np.ndarray:
+    """A camera's rotation [3, 3] in LiftRig's world (Z up): rows are its x (right), y (down)
+    and z (forward) axes, looking from ``position`` at ``target``, rolled by ``roll_deg``.
+    Camera-space points are ``(world - position) @ rotation.T``."""
+    z = np.asarray(target, np.float64) - np.asarray(position, np.float64)
+    z /= np.linalg.norm(z)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    c, s = np.cos(np.radians(roll_deg)), np.sin(np.radians(roll_deg))
+    return np.stack([c * x + s * y, -s * x + c * y, z])
+
+
 def solve_root(keypoints: np.ndarray, scores: np.ndarray, joints3d: np.ndarray,
                camera: PinholeCamera, valid: np.ndarray | None = None) -> np.ndarray:
     """The pelvis position in camera space per frame [F, 3].

@@ -83,17 +83,11 @@ def film():
     import numpy as np
 
     from liftrig.formats import Keypoints2D
-    from liftrig.retarget.root import PinholeCamera
+    from liftrig.retarget.root import PinholeCamera, look_at_rotation
 
     def shoot(world, fps, position, target, roll_deg=0.0, size=(1920, 1080), fov_deg=60.0):
         position = np.asarray(position, float)
-        z = np.asarray(target, float) - position
-        z /= np.linalg.norm(z)
-        x = np.cross(z, [0.0, 0.0, 1.0])
-        x /= np.linalg.norm(x)
-        y = np.cross(z, x)
-        c, s = np.cos(np.radians(roll_deg)), np.sin(np.radians(roll_deg))
-        rotation = np.stack([c * x + s * y, -s * x + c * y, z])
+        rotation = look_at_rotation(position, target, roll_deg)
         cam = (world - position) @ rotation.T
         pixels = PinholeCamera.from_fov(size, fov_deg).project(cam)
         frames = len(world)
