@@ -121,6 +121,7 @@ lr_decay = 0.97
 sampling = "centred"
 dilation = 2
 workers = 0
+max_steps_per_epoch = 12
 {more}
 [output]
 dir = "{out}"

@@ -38,7 +38,7 @@ def _merge(defaults: dict, given: dict, where: str) -> dict:
     out = copy.deepcopy(defaults)
     for key, value in given.items():
         if key not in defaults:
-            raise LiftRigError(f"unknown setting {where}{key!r} in the recipe; known: "
+            raise LiftRigError(f"unknown setting {where + key!r} in the recipe; known: "
                                f"{', '.join(defaults)}")
         if isinstance(defaults[key], dict):
             if not isinstance(value, dict):

@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Metrics and losses against values worked out by hand."""
+
+import numpy as np
+import pytest
+import torch
+
+from liftrig.training import losses, metrics
+from liftrig.training.evaluate import format_table
+
+
+def test_mpjpe_by_hand():
+    gt = np.zeros((1, 2, 3))
+    pred = gt.copy()
+    pred[0, 0] = [3.0, 4.0, 0.0]  # one joint 5 off, the other exact
+    assert metrics.mpjpe(pred, gt) == pytest.approx([2.5])
+
+
+def square():
+    gt = np.array([[[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]]], float)
+    pred = np.array([[[1, 0, 0], [-1, 0, 0], [0, 2, 0], [0, -2, 0]]], float)
+    return pred, gt
+
+
+def test_p_mpjpe_by_hand():
+    # Symmetric case: the best rotation is the identity and the best scale is
+    # sum(p.g) / sum(p.p) = (1 + 1 + 2 + 2) / (1 + 1 + 4 + 4) = 0.6, so the aligned points are
+    # (+-0.6, 0, 0), (0, +-1.2, 0): errors 0.4, 0.4, 0.2, 0.2 -> 0.3.
+    pred, gt = square()
+    assert metrics.p_mpjpe(pred, gt) == pytest.approx([0.3])
+    assert metrics.mpjpe(pred, gt) == pytest.approx([0.5])
+
+
+def test_p_mpjpe_removes_similarity_but_not_reflection():
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(3, 17, 3))
+    angle = 0.7
+    rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    pred = 2.5 * gt @ rot.T + np.array([1.0, -2.0, 0.5])
+    assert np.allclose(metrics.p_mpjpe(pred, gt), 0.0, atol=1e-9)
+    mirrored = gt * np.array([-1.0, 1.0, 1.0])
+    assert (metrics.p_mpjpe(mirrored, gt) > 0.1).all()
+
+
+def test_n_mpjpe_by_hand():
+    pred, gt = square()  # scale 0.6 as above; no translation or rotation is removed
+    assert metrics.n_mpjpe(pred, gt) == pytest.approx([0.3])
+    assert metrics.n_mpjpe(pred + [0, 0, 1], gt) > 0.3
+
+
+def test_mpjve_by_hand():
+    gt = np.zeros((3, 2, 3))
+    gt[:, :, 0] = np.arange(3)[:, None]  # moves 1 per frame along x
+    pred = np.zeros((3, 2, 3))           # stands still
+    assert metrics.mpjve(pred, gt) == pytest.approx([1.0, 1.0])
+
+
+def test_pck_and_auc_by_hand():
+    gt = np.zeros((1, 2, 3))
+    pred = np.array([[[0.07, 0, 0], [0, 0.2, 0]]])  # 70 mm and 200 mm off
+    assert metrics.pck(pred, gt, 0.15) == 50.0
+    # Thresholds 0, 50, 100, 150 mm: PCK 0, 0, 50, 50 -> AUC 25.
+    assert metrics.auc(pred, gt, 0.15, steps=4) == pytest.approx(25.0)
+
+
+def test_losses_by_hand():
+    pred = torch.zeros(1, 2, 17, 3)
+    target = torch.zeros(1, 2, 17, 3)
+    target[0, :, 12, 0] = 1.0  # joint 12 (weight 4) off by 1 in both frames
+    w = losses.MIXSTE_JOINT_WEIGHTS
+    assert losses.weighted_mpjpe(pred, target, w).item() == pytest.approx(4 / 17)
+    assert losses.mpjpe(pred, target).item() == pytest.approx(1 / 17)
+    moving = torch.zeros(1, 2, 17, 3)
+    moving[0, 1, 12, 1] = 2.0  # joint 12 moves by 2 between the two frames
+    # weighted mean of squared steps: 4 * 2^2 / (1 frame step * 17 joints * 3 coords)
+    assert losses.temporal_consistency(moving, w).item() == pytest.approx(16 / 51)
+    assert losses.mpjve(moving, pred).item() == pytest.approx(2 / 17)
+    total = losses.mixste_loss(moving, pred)
+    assert total.item() == pytest.approx(losses.weighted_mpjpe(moving, pred, w).item()
+                                         + 0.5 * 16 / 51 + 2.0 * 2 / 17)
+
+
+def test_pstmo_loss_by_hand():
+    target = torch.zeros(1, 3, 17, 3)
+    target[0, 1] = 1.0  # the centre frame: every joint at (1, 1, 1), sqrt(3) from the origin
+    every = torch.zeros(1, 3, 17, 3)
+    centre = torch.ones(1, 1, 17, 3)
+    # all-frame error: one of 3 frames off by sqrt(3); centre error 0
+    assert losses.pstmo_loss(centre, every, target).item() == pytest.approx(np.sqrt(3) / 3)
+
+
+def test_table_has_the_papers_columns():
+    result = {"P1": {"Walking": 50.0, "Eating": 40.0, "Avg": 45.0},
+              "P2": {"Walking": 30.0, "Eating": 20.0, "Avg": 25.0},
+              "MPJVE": {"Walking": 3.0, "Eating": 2.0, "Avg": 2.5}}
+    table = format_table(result)
+    header = table.splitlines()[0].split()
+    assert header == ["Dir.", "Disc.", "Eat", "Greet", "Phone", "Photo", "Pose", "Pur.", "Sit",
+                      "SitD.", "Smoke", "Wait", "WalkD.", "Walk", "WalkT.", "Avg."]
+    p1 = table.splitlines()[1].split()
+    assert p1[0] == "P1" and p1[3] == "40.0" and p1[14] == "50.0" and p1[16] == "45.0"
+    assert "Avg. is over the other actions" in table
