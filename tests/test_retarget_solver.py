@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from liftrig.errors import LiftRigError
 from liftrig.h36m import JOINT_NAMES
 from liftrig.retarget import presets, solver
-from liftrig.retarget.bonemap import bind, bone_map_from_dict, load_bone_map_json, rig_from_dict
+from liftrig.retarget.bonemap import bind, bone_map_from_dict, load_bone_map_json
 from liftrig.retarget.bvh import forward_kinematics, format_bvh, parse_bvh
 from liftrig.retarget.export import Z_UP_TO_Y_UP, pose_to_bvh
 from liftrig.retarget.rig import Rig
