@@ -26,7 +26,7 @@ LEGS = (("LHip", "LKnee", "LAnkle", "left-leg"), ("RHip", "RKnee", "RAnkle", "ri
 
 @dataclass(frozen=True)
 class ContactSettings:
-    """Thresholds for :func:`detect_contacts` (defaults suit walking and running footage)."""
+    """Thresholds for :func:`detect_contacts` (tuned on walks with lifter-like noise)."""
 
     # A foot is low and slow: below these, which grow to the given shares of the clip's
     # swing values (95th percentiles) so noisier footage keeps finding its contacts.
