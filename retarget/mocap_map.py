@@ -80,8 +80,22 @@ def detect_mocap_skeleton(names) -> MocapSkeleton:
                        "(Hips, UpperLeg_L, ...) or the CMU cmuconvert joints (hip, lThigh, ...)")
 
 
+# Eyes and ears relative to the head joint, metres: (up, forward, towards the actor's left).
+# Adult head proportions; they let training synthesise a detector's face landmarks.
+EYE_IN_HEAD = (0.08, 0.075, 0.032)
+EAR_IN_HEAD = (0.05, -0.005, 0.075)
+
+
 def mocap_to_h36m(motion: BvhMotion, spec: MocapSkeleton | None = None) -> np.ndarray:
     """The 17 points of every frame: float64 [F, 17, 3], metres, Z up."""
+    return mocap_points(motion, spec)[0]
+
+
+def mocap_points(motion: BvhMotion, spec: MocapSkeleton | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The 17 Human3.6M points and the COCO-17 body landmarks (nose, eyes, ears, and the limb
+    joints) of every frame: two float64 [F, 17, 3], metres, Z up. The COCO set is what a 2D
+    detector sees; training projects it to make realistic 2D input."""
     sk = motion.skeleton
     spec = spec or detect_mocap_skeleton(sk.names)
     pose = forward_kinematics(motion, guess_unit_scale(sk))
@@ -92,6 +106,19 @@ def mocap_to_h36m(motion: BvhMotion, spec: MocapSkeleton | None = None) -> np.nd
     h = sk.index(spec.head)
     up = pose.rotations[:, h, :, spec.head_up]             # [F, 3]
     forward = pose.rotations[:, h, :, spec.head_forward]   # [F, 3]
+    left = np.cross(up, forward)                           # right-handed file axes
     for name, (u, f) in (("Nose", NOSE_IN_HEAD), ("HeadTop", HEADTOP_IN_HEAD)):
         out[:, JOINT_NAMES.index(name)] = pos[:, h] + u * up + f * forward
-    return out @ Y_UP_TO_Z_UP.T
+
+    def head_point(u, f, side):
+        return pos[:, h] + u * up + f * forward + side * left
+
+    coco = np.zeros_like(out)
+    coco[:, 0] = out[:, JOINT_NAMES.index("Nose")]
+    for k, (u, f, side) in ((1, EYE_IN_HEAD), (3, EAR_IN_HEAD)):
+        coco[:, k] = head_point(u, f, side)       # left eye / left ear
+        coco[:, k + 1] = head_point(u, f, -side)  # right eye / right ear
+    for k, name in enumerate(("LShoulder", "RShoulder", "LElbow", "RElbow", "LWrist", "RWrist",
+                              "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle"), start=5):
+        coco[:, k] = out[:, JOINT_NAMES.index(name)]
+    return out @ Y_UP_TO_Z_UP.T, coco @ Y_UP_TO_Z_UP.T
