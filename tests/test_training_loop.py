@@ -44,6 +44,7 @@ def test_mixste_loss_falls_and_weights_load_with_load_lifter(h36m, tmp_path):
     assert summary["history"][-1]["val_mpjpe"] < summary["history"][0]["val_mpjpe"]
     log = [json.loads(line) for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [1, 2, 3]
+    assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
     lifter = load_lifter(tmp_path / "out" / "last.safetensors", device="cpu")
     assert lifter.architecture == "mixste" and lifter.num_frames == 9 and lifter.fps == 50.0
     for name, tensor in summary["model"].state_dict().items():
