@@ -24,8 +24,10 @@ from ..progress import ProgressFn, report
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
-# Frames per network call (summed over the batch's windows): bounds the activations held at once.
-FRAMES_PER_BATCH = {"cpu": 1024, "mps": 4096, "cuda": 16384}
+# Token features per network call (windows x tokens x width): bounds the activations held at
+# once. On CPUs about two MixSTE-243 windows (a window and its mirror): larger batches fall out of
+# the caches and run slower. GPUs want many windows per call.
+ACTIVATION_BUDGET = {"cpu": 4_300_000, "mps": 70_000_000, "cuda": 280_000_000}
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 
 
@@ -132,9 +134,13 @@ def _mirror(x):
 # --- the lifter -----------------------------------------------------------------------------
 
 class Lifter:
-    """A loaded lifting network (``model``, float32, on ``device``) and whole-clip inference."""
+    """A loaded lifting network (``model``, float32, on ``device``) and whole-clip inference.
 
-    def __init__(self, model, info: dict, device, precision: str = "auto"):
+    ``fast=False`` runs ``model`` exactly as it is (the benchmark's baseline); by default CPU
+    inference uses a copy with oneDNN-packed linear layers (:mod:`.packing`).
+    """
+
+    def __init__(self, model, info: dict, device, precision: str = "auto", fast: bool = True):
         self.model = model
         self.info = info
         self.architecture: str = info["architecture"]
@@ -142,21 +148,48 @@ class Lifter:
         self.num_frames: int = model.num_frames  # the window length T
         self.device = device
         self.precision = resolve_precision(precision, device)
+        self.fast = fast
+        self._runners: dict[str, object] = {}
 
     def __repr__(self) -> str:
         return (f"Lifter({self.architecture}, T={self.num_frames}, {self.fps:g} fps, "
                 f"device={self.device}, precision={self.precision})")
 
+    def _runner(self, precision: str):
+        """The module that runs at ``precision``: ``model`` itself, or its packed CPU copy."""
+        import torch
+
+        from .models import attention_impl
+        from .packing import pack_linears, packing_available
+
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        if not (self.fast and self.device.type == "cpu" and packing_available(dtype)):
+            return self.model
+        if precision not in self._runners:
+            packed = pack_linears(self.model, dtype)
+            # In bf16 on CPUs plain batched matmuls beat the fused attention kernel.
+            self._runners[precision] = attention_impl(packed, "sdpa" if precision == "fp32"
+                                                      else "explicit")
+        return self._runners[precision]
+
+    def default_batch_windows(self, flip: bool = True) -> int:
+        """Windows per network call (mirrored ones included) that fit the device's budget."""
+        width = self.model.temporal_pos.shape[-1]
+        tokens = self.num_frames * (self.model.num_joints if self.architecture == "mixste" else 1)
+        per_window = tokens * width
+        return max(2 if flip else 1, ACTIVATION_BUDGET.get(self.device.type, 4_300_000) // per_window)
+
     def lift(self, keypoints, *, flip: bool = True, fps: float | None = None,
              size: tuple[int, int] | None = None, precision: str | None = None,
-             batch_frames: int | None = None, overlap: int | None = None,
+             batch_windows: int | None = None, overlap: int | None = None,
              resample_rate: bool = True, progress: ProgressFn | None = None) -> np.ndarray:
         """3D joints [F, 17, 3] (float32, metres, root-relative) for a clip of F >= 1 frames.
 
         ``keypoints``: a :class:`Keypoints2D`, a keypoints ``.npz`` path, a mapping of its arrays
         or a [F, 17, 2] pixel array (then pass ``fps`` and ``size=(w, h)``). Undetected frames are
         filled in from their neighbours. ``flip`` averages with the mirrored clip.
-        ``batch_frames`` bounds the frames per network call (memory); ``overlap`` is how many
+        ``batch_windows`` bounds the windows per network call, mirrored ones included (memory:
+        the activations of one call are all that is held at once); ``overlap`` is how many
         frames neighbouring MixSTE windows share (default T // 8); ``resample_rate=False`` feeds
         the video's frames to the network as they are, whatever the rates.
         """
@@ -182,12 +215,15 @@ class Lifter:
             points_model = points
 
         x = torch.as_tensor(points_model, dtype=torch.float32, device=self.device)
-        budget = int(batch_frames or FRAMES_PER_BATCH.get(self.device.type, 1024))
+        per_call = max(1, int(batch_windows or self.default_batch_windows(flip)))
+        if flip:
+            per_call = max(1, per_call // 2)  # positions per call; each runs plain and mirrored
+        net = self._runner(precision)
         with torch.inference_mode(), _autocast(self.device, precision):
             if self.architecture == "mixste":
-                joints = self._lift_mixste(x, flip, budget, overlap, progress, len(points))
+                joints = self._lift_mixste(net, x, flip, per_call, overlap, progress, len(points))
             elif self.architecture == "pstmo":
-                joints = self._lift_pstmo(x, flip, budget, progress, len(points))
+                joints = self._lift_pstmo(net, x, flip, per_call, progress, len(points))
             else:
                 raise LiftRigError(f"a {self.architecture} model does not output 3D joints "
                                    "(it is P-STMO's pre-training stage); load a stage-II model.")
@@ -208,7 +244,7 @@ class Lifter:
         plain, mirrored = both.chunk(2)
         return 0.5 * (plain + _mirror(mirrored))
 
-    def _lift_mixste(self, x, flip, budget, overlap, progress, clip_frames):
+    def _lift_mixste(self, net, x, flip, per_batch, overlap, progress, clip_frames):
         import torch
 
         T, n = self.num_frames, len(x)
@@ -222,10 +258,9 @@ class Lifter:
                                   device=x.device)
         total = torch.zeros(len(x), x.shape[1], 3, device=x.device)
         norm = torch.zeros(len(x), 1, 1, device=x.device)
-        per_batch = max(1, budget // (T * (2 if flip else 1)))
         for b in range(0, len(starts), per_batch):
             batch = starts[b:b + per_batch]
-            out = self._run(self.model, torch.stack([x[s:s + T] for s in batch]), flip)
+            out = self._run(net, torch.stack([x[s:s + T] for s in batch]), flip)
             for k, s in enumerate(batch):
                 w = weights[b + k][:, None, None]
                 total[s:s + T] += w * out[k]
@@ -234,7 +269,7 @@ class Lifter:
                    clip_frames)
         return (total / norm)[left:left + n]
 
-    def _lift_pstmo(self, x, flip, budget, progress, clip_frames):
+    def _lift_pstmo(self, net, x, flip, per_batch, progress, clip_frames):
         import torch
 
         T, n = self.num_frames, len(x)
@@ -243,14 +278,14 @@ class Lifter:
         x = torch.cat([x[:1].expand(half, -1, -1), x, x[-1:].expand(T - 1 - half, -1, -1)])
         clips = [x, _mirror(x)] if flip else [x]
         # The frame encoder sees one frame at a time: encode every frame once, not T times.
-        tokens = [torch.cat([self.model.encode_frames(c[i:i + budget])
-                             for i in range(0, len(c), budget)]) for c in clips]
+        chunk = per_batch * T
+        tokens = [torch.cat([net.encode_frames(c[i:i + chunk]) for i in range(0, len(c), chunk)])
+                  for c in clips]
         out = torch.empty(n, x.shape[1], 3, device=x.device)
-        per_batch = max(1, budget // (T * len(clips)))
         for i in range(0, n, per_batch):
             j = min(n, i + per_batch)
             windows = [t.unfold(0, T, 1)[i:j].transpose(1, 2) for t in tokens]  # [b, T, C]
-            centres = self.model.forward_tokens(torch.cat(windows)).float()  # [len * b, 1, J, 3]
+            centres = net.forward_tokens(torch.cat(windows)).float()  # [len * b, 1, J, 3]
             if flip:
                 plain, mirrored = centres.chunk(2)
                 centres = 0.5 * (plain + _mirror(mirrored))

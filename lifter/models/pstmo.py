@@ -79,6 +79,8 @@ class MultiHeadAttention(nn.Module):
 class FeedForward(nn.Module):
     """Linear, ReLU, dropout, Linear."""
 
+    fused_pairs = (("fc1", "act"),)  # act is applied to fc1's output alone (inference fuses them)
+
     def __init__(self, dim: int, hidden: int, drop: float = 0.0):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
@@ -108,6 +110,8 @@ class EncoderLayer(nn.Module):
 
 class StridedFeedForward(nn.Module):
     """A feed-forward that shrinks time: per-frame Linear, ReLU, then a kernel-3 conv of stride s."""
+
+    fused_pairs = (("fc1", "act"),)
 
     def __init__(self, dim: int, hidden: int, stride: int, drop: float = 0.0):
         super().__init__()
