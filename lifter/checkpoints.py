@@ -117,9 +117,12 @@ def _rename(state: dict, architecture: str, to_ours: bool) -> tuple[dict, list[s
             m = pattern.match(key)
             if m:
                 name = template.format(**m.groupdict())
-                if conv and name.endswith("weight"):  # 1x1 Conv1d [o, i, 1] <-> Linear [o, i]
-                    value = value.squeeze(-1) if to_ours and value.ndim == 3 else (
-                        value.unsqueeze(-1) if not to_ours else value)
+                if conv and name.endswith("weight") and value is not None:
+                    # published 1x1 Conv1d [o, i, 1] <-> our Linear [o, i]
+                    if not to_ours:
+                        value = value.unsqueeze(-1)
+                    elif value.ndim == 3 and value.shape[-1] == 1:
+                        value = value.squeeze(-1)
                 out[name] = value
                 break
         else:
@@ -221,10 +224,12 @@ def _read_pickle(path: Path):
         with torch.serialization.safe_globals(_numpy_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc) or "Unsupported" in str(exc):
-            detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+        detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+        if "Unsupported global" in detail:  # a function or class the pickle would call
+            called = re.search(r"GLOBAL (\S+)", detail)
             raise LiftRigError(
-                f"{path} holds Python objects that could run code when loaded ({detail}); "
+                f"{path} holds Python objects that could run code when loaded (it calls "
+                f"{called.group(1) if called else 'a Python function'}); "
                 "LiftRig only loads plain weights. Use the published checkpoint file itself, or "
                 "re-save its state dict with torch.save(model.state_dict(), ...).") from None
         raise LiftRigError(f"{path} is not a readable checkpoint ({exc}); the file may be "
@@ -236,7 +241,7 @@ def _read_pickle(path: Path):
 
 
 def _state_dict_in(obj, path: Path) -> dict:
-    """Find the state dict in a loaded pickle; strip DataParallel's ``module.`` prefix."""
+    """Find the state dict in a loaded pickle (MixSTE keeps it under ``model_pos``)."""
     import torch
 
     if isinstance(obj, dict):
@@ -247,8 +252,6 @@ def _state_dict_in(obj, path: Path) -> dict:
     if not (isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
         raise LiftRigError(f"{path} holds no state dict of tensors: it is not a MixSTE or P-STMO "
                            "checkpoint.")
-    if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
     return obj
 
 
@@ -272,12 +275,15 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < 1 << 27
 
 
-def check_state_dict(model, state: dict, what: str) -> None:
-    """Raise a LiftRigError naming unknown, missing and mis-shaped keys; else load strictly."""
+def check_state_dict(model, state: dict, what: str, name_of=lambda key: key) -> None:
+    """Raise a LiftRigError naming unknown, missing and mis-shaped keys; else load strictly.
+
+    ``name_of`` maps our key names to the ones the user's file uses, for the message.
+    """
     expected = model.state_dict()
-    unknown = sorted(set(state) - set(expected))
-    missing = sorted(set(expected) - set(state))
-    wrong = [f"{k} {list(state[k].shape)} (expected {list(expected[k].shape)})"
+    unknown = sorted(name_of(k) for k in set(state) - set(expected))
+    missing = sorted(name_of(k) for k in set(expected) - set(state))
+    wrong = [f"{name_of(k)} {list(state[k].shape)} (expected {list(expected[k].shape)})"
              for k in expected if k in state and state[k].shape != expected[k].shape]
     problems = []
     for label, items in (("unknown keys", unknown), ("missing keys", missing),
@@ -291,54 +297,71 @@ def check_state_dict(model, state: dict, what: str) -> None:
     model.load_state_dict(state, strict=True)
 
 
+def model_from_state_dict(state: dict, num_heads: int | None = None, config: dict | None = None,
+                          architecture: str | None = None, what: str = "the checkpoint"):
+    """Build the network a state dict (published or our layout) describes and load it strictly.
+
+    Returns ``(model, architecture, config)``; the model is float32, on the CPU, in eval mode.
+    """
+    from .models import build_model
+
+    prefix = "module." if all(k.startswith("module.") for k in state) else ""
+    state = {k[len(prefix):]: v for k, v in state.items()}  # DataParallel's prefix, if any
+    architecture = architecture or _our_architecture(state)
+    name_of = lambda key: key  # noqa: E731
+    if architecture is None:
+        architecture = _published_architecture(state)
+        if architecture is None:
+            raise LiftRigError(f"{what} is not a MixSTE or P-STMO checkpoint (none of its "
+                               f"{len(state)} keys, e.g. {next(iter(state), None)!r}, are known).")
+        state, unknown = _rename(state, architecture, to_ours=True)
+        if unknown:
+            raise LiftRigError(f"{what} has unknown keys for a published {architecture} "
+                               f"checkpoint: {', '.join(unknown[:4])}. The file is damaged or "
+                               "from another model.")
+
+        def name_of(key):  # report problems with the names the file uses
+            return next(iter(_rename({key: None}, architecture, to_ours=False)[0]), key)
+    if architecture not in NAME_TABLES:
+        raise LiftRigError(f"{what}: unknown architecture {architecture!r} in its metadata.")
+    if config is None:
+        config = infer_config(architecture, state, num_heads or DEFAULT_HEADS)
+    elif num_heads is not None:
+        config = {**config, "num_heads": num_heads}
+    try:
+        model = build_model(architecture, config)
+    except (TypeError, ValueError) as exc:
+        raise LiftRigError(f"{what}: cannot build a {architecture} from {config} ({exc}).") from None
+    for key, value in model.state_dict().items():  # files from before PyTorch 0.4.1 lack these
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = value
+    check_state_dict(model, state, what, name_of)
+    return model.float().eval(), architecture, config
+
+
 def read_checkpoint(path, num_heads: int | None = None):
     """Read any supported weights file. Returns ``(model, info)``: the float32 network on the CPU
     in eval mode, and a dict with ``architecture``, ``config``, ``fps``, ``format``, ``path``."""
-    from .models import PUBLISHED_FPS, build_model
+    from .models import PUBLISHED_FPS
 
     path = Path(path)
     if not path.is_file():
         raise LiftRigError(f"Model weights not found: {path}. Pass an existing checkpoint "
                            "(.safetensors, or a published MixSTE/P-STMO .bin/.pth).")
-    metadata = {}
+    config = None
     if _is_safetensors(path):
         state, metadata = _read_safetensors(path)
         fmt = "liftrig"
+        if "config" in metadata:
+            try:
+                config = json.loads(metadata["config"])
+            except ValueError:
+                raise LiftRigError(f"{path}: its metadata 'config' is not JSON.") from None
     else:
-        state = _state_dict_in(_read_pickle(path), path)
-        fmt = "published"
-
-    architecture = metadata.get("architecture") or _our_architecture(state)
-    if architecture is not None and fmt == "published":
-        fmt = "liftrig-pickle"
-    if architecture is None:
-        architecture = _published_architecture(state)
-        if architecture is None:
-            raise LiftRigError(f"{path} is not a MixSTE or P-STMO checkpoint (none of its "
-                               f"{len(state)} keys, e.g. {next(iter(state))!r}, are known).")
-        state, unknown = _rename(state, architecture, to_ours=True)
-        if unknown:
-            raise LiftRigError(f"{path}: unknown keys for a published {architecture} "
-                               f"checkpoint: {', '.join(unknown[:4])}. The file is damaged or "
-                               "from another model.")
-    if architecture not in NAME_TABLES:
-        raise LiftRigError(f"{path}: unknown architecture {architecture!r} in its metadata.")
-
-    if "config" in metadata:
-        try:
-            config = json.loads(metadata["config"])
-        except ValueError:
-            raise LiftRigError(f"{path}: its metadata 'config' is not JSON.") from None
-        if num_heads is not None:
-            config["num_heads"] = num_heads
-    else:
-        config = infer_config(architecture, state, num_heads or DEFAULT_HEADS)
-    try:
-        model = build_model(architecture, config)
-    except (TypeError, ValueError) as exc:
-        raise LiftRigError(f"{path}: cannot build a {architecture} from {config} ({exc}).") from None
-    check_state_dict(model, state, str(path))
-    model.float().eval()
+        state, metadata = _state_dict_in(_read_pickle(path), path), {}
+        fmt = "published" if _published_architecture(state) else "liftrig-pickle"
+    model, architecture, config = model_from_state_dict(
+        state, num_heads, config, metadata.get("architecture"), what=str(path))
     fps = float(metadata.get("fps", PUBLISHED_FPS[architecture]))
     return model, {"architecture": architecture, "config": config, "fps": fps, "format": fmt,
                    "path": str(path), "joints": metadata.get("joints", JOINT_LAYOUT)}

@@ -372,4 +372,8 @@ def load_lifter(path=None, device: str = "auto", precision: str = "auto",
     dev = resolve_device(device)
     resolve_precision(precision, dev)  # fail early on a bad name
     model, info = read_checkpoint(path, num_heads=num_heads)
+    if info["architecture"] not in ("mixste", "pstmo"):
+        raise LiftRigError(f"{path} is a P-STMO stage-I (pre-training) checkpoint, which "
+                           "rebuilds 2D poses and does not lift: use its fine-tuned stage-II "
+                           "checkpoint.")
     return Lifter(model.to(dev), info, dev, precision)
