@@ -27,7 +27,8 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def load_sequences(cfg: dict, which: str):
-    """The recipe's sequences: ``train`` (minus the validation tail), ``val`` or ``test``."""
+    """The recipe's sequences: ``test`` -> the test subjects' list; ``train`` -> (training part,
+    validation part) of the training subjects (the validation part is each sequence's tail)."""
     from .data.h36m import load_h36m, split_tail
 
     data = cfg["data"]
@@ -37,8 +38,7 @@ def load_sequences(cfg: dict, which: str):
     seqs = load_h36m(data["root"], data["source"], subjects)
     if which == "test":
         return seqs
-    train, val = split_tail(seqs, float(data["val_fraction"]))
-    return train if which == "train" else val
+    return split_tail(seqs, float(data["val_fraction"]))
 
 
 def training_fps(cfg: dict) -> float:
@@ -204,9 +204,9 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
             raise LiftRigError(f"{out} already holds a run: pass --resume to continue it, or "
                                "choose another output folder with --output.")
 
-        train_set = WindowDataset(load_sequences(cfg, "train"), model.num_frames, t["sampling"],
-                                  t["dilation"], t["flip"])
-        val_seqs = load_sequences(cfg, "val") if ctx.is_main else []
+        train_seqs, val_seqs = load_sequences(cfg, "train")
+        train_set = WindowDataset(train_seqs, model.num_frames, t["sampling"], t["dilation"],
+                                  t["flip"])
         if len(train_set) == 0:
             raise LiftRigError("the training split is empty: check data.train_subjects")
         sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
