@@ -57,16 +57,17 @@ def test_mixste_loss_falls_and_weights_load_with_load_lifter(h36m, tmp_path):
 
 
 def test_resume_reproduces_the_uninterrupted_run(h36m, tmp_path):
-    """Dropout-like randomness (drop path) and shuffling continue exactly after --resume."""
+    """Random drop path, shuffling and data-loading workers continue exactly after --resume."""
+    STEPS = "max_steps_per_epoch = 6\nworkers = 1"
     full = recipe(tmp_path, mixste_recipe(h36m, tmp_path / "full", epochs=3, batch_size=8,
-                                          drop_path=0.3, extra_train="max_steps_per_epoch = 6"))
+                                          drop_path=0.3, extra_train=STEPS))
     a = train(full, show_progress=False)
     part = recipe(tmp_path, mixste_recipe(h36m, tmp_path / "part", epochs=1, batch_size=8,
-                                          drop_path=0.3, extra_train="max_steps_per_epoch = 6"),
+                                          drop_path=0.3, extra_train=STEPS),
                   "p.toml")
     train(part, show_progress=False)
     rest = recipe(tmp_path, mixste_recipe(h36m, tmp_path / "part", epochs=3, batch_size=8,
-                                          drop_path=0.3, extra_train="max_steps_per_epoch = 6"),
+                                          drop_path=0.3, extra_train=STEPS),
                   "p.toml")
     b = train(rest, resume=True, show_progress=False)
     assert [e["loss"] for e in b["history"]] == [e["loss"] for e in a["history"]]

@@ -63,6 +63,8 @@ def write_recipe(path: Path, text: str) -> Path:
 def mixste_recipe(data: Path, out: Path, epochs: int = 2, name: str = "tiny_mixste",
                   extra_train: str = "", lr: float = 1e-3, drop_path: float = 0.1,
                   batch_size: int = 4) -> str:
+    if "workers" not in extra_train:
+        extra_train += "\nworkers = 0"
     return f"""
 name = "{name}"
 [data]
@@ -86,7 +88,6 @@ lr = {lr}
 weight_decay = 0.1
 lr_decay = 0.99
 sampling = "chunks"
-workers = 0
 {extra_train}
 [output]
 dir = "{out}"
