@@ -138,3 +138,25 @@ def test_shipped_recipes_build_the_published_models():
         assert load_config(name)["name"] == name
     assert load_config("pstmo_s_stage1")["train"]["mask_frames"] == 0.8
     assert load_config("pstmo_s_stage2")["train"]["lr"] == 7e-4
+
+
+def test_another_source_plugs_in_as_sequences(h36m, tmp_path):
+    """A dataset is anything that yields Sequence objects (the synthetic source will be one)."""
+    from liftrig.training.data.h36m import Sequence, load_h36m
+    from liftrig.training.loop import DATASETS, register_dataset
+
+    asked = []
+
+    def loader(data, subjects):
+        asked.append(list(subjects))
+        return [Sequence("synthetic", "Walking", 0, s.pose2d, s.pose3d)
+                for s in load_h36m(h36m, "gt", ["S1"])[:4]]
+
+    register_dataset("synthetic-test", loader)
+    try:
+        text = mixste_recipe(h36m, tmp_path / "out", epochs=1, batch_size=8).replace(
+            'root = ', 'dataset = "synthetic-test"\nroot = ')
+        summary = train(recipe(tmp_path, text), show_progress=False)
+    finally:
+        del DATASETS["synthetic-test"]
+    assert asked == [["S1", "S5"]] and len(summary["history"]) == 1

@@ -26,16 +26,32 @@ from .config import architecture
 CHECKPOINT = "checkpoint.pt"
 
 
+def _h36m_sequences(data: dict, subjects):
+    from .data.h36m import load_h36m
+
+    return load_h36m(data["root"], data["source"], subjects)
+
+
+# data.dataset -> loader(data table, subjects) -> list[Sequence]. Another source (LiftRig's
+# synthetic data, another dataset) plugs in with register_dataset().
+DATASETS = {"h36m": _h36m_sequences}
+
+
+def register_dataset(name: str, loader) -> None:
+    """Make ``data.dataset = name`` load sequences with ``loader(data_table, subjects)``."""
+    DATASETS[name] = loader
+
+
 def load_sequences(cfg: dict, which: str):
     """The recipe's sequences: ``test`` -> the test subjects' list; ``train`` -> (training part,
     validation part) of the training subjects (the validation part is each sequence's tail)."""
-    from .data.h36m import load_h36m, split_tail
+    from .data.h36m import split_tail
 
     data = cfg["data"]
-    if data["dataset"] != "h36m":
-        raise LiftRigError(f"dataset {data['dataset']!r} is not supported yet; use 'h36m'")
+    if data["dataset"] not in DATASETS:
+        raise LiftRigError(f"unknown dataset {data['dataset']!r}; known: {', '.join(DATASETS)}")
     subjects = data["test_subjects"] if which == "test" else data["train_subjects"]
-    seqs = load_h36m(data["root"], data["source"], subjects)
+    seqs = DATASETS[data["dataset"]](data, subjects)
     if which == "test":
         return seqs
     return split_tail(seqs, float(data["val_fraction"]))
@@ -214,6 +230,8 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
         loader = DataLoader(train_set, batch_size=t["batch_size"] // ctx.world_size,
                             sampler=sampler, num_workers=t["workers"],
                             pin_memory=ctx.device.type == "cuda",
+                            # Fresh workers every epoch: persistent ones would draw their seed
+                            # from the RNG only once, and --resume would then not be exact.
                             persistent_workers=False)
         net = model
         if ctx.distributed:
