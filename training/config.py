@@ -21,7 +21,10 @@ DEFAULTS = {
     "name": "",
     "data": {"dataset": "h36m", "root": "data/h36m", "source": "cpn_ft_h36m_dbb",
              "train_subjects": ["S1", "S5", "S6", "S7", "S8"], "test_subjects": ["S9", "S11"],
-             "val_fraction": 0.05},
+             "val_fraction": 0.05,
+             # data.dataset = "mocap" (training/data/mocap.py): synthetic windows per epoch,
+             # fixed validation windows, and where the extracted archives are cached.
+             "windows_per_epoch": 2048, "val_windows": 192, "cache": ""},
     "model": {},
     "train": {"task": "mixste", "epochs": 120, "batch_size": 4, "optimizer": "adamw",
               "lr": 4e-5, "weight_decay": 0.0, "amsgrad": False, "lr_decay": 0.99,

@@ -58,8 +58,14 @@ def load_sequences(cfg: dict, which: str):
 
 
 def training_fps(cfg: dict) -> float:
-    """The frame rate the network sees: Human3.6M's 50 fps divided by the window's dilation."""
+    """The frame rate the network sees: Human3.6M's 50 fps divided by the window's dilation
+    (the synthetic motion-capture data: its own rate)."""
     from .data.h36m import FPS
+
+    if cfg["data"]["dataset"] == "mocap":
+        from .data.mocap import TRAIN_FPS
+
+        return TRAIN_FPS
 
     return FPS / max(1, int(cfg["train"]["dilation"]))
 
@@ -220,9 +226,14 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
             raise LiftRigError(f"{out} already holds a run: pass --resume to continue it, or "
                                "choose another output folder with --output.")
 
-        train_seqs, val_seqs = load_sequences(cfg, "train")
-        train_set = WindowDataset(train_seqs, model.num_frames, t["sampling"], t["dilation"],
-                                  t["flip"])
+        if cfg["data"]["dataset"] == "mocap":  # fresh synthetic windows every epoch
+            from .data.mocap import mocap_data
+
+            train_set, val_seqs = mocap_data(cfg, model.num_frames)
+        else:
+            train_seqs, val_seqs = load_sequences(cfg, "train")
+            train_set = WindowDataset(train_seqs, model.num_frames, t["sampling"], t["dilation"],
+                                      t["flip"])
         if len(train_set) == 0:
             raise LiftRigError("the training split is empty: check data.train_subjects")
         sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
@@ -251,6 +262,8 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
         for epoch in range(start, t["epochs"]):
             began = time.perf_counter()
             sampler.set_epoch(epoch)
+            if hasattr(train_set, "set_epoch"):
+                train_set.set_epoch(epoch)
             net.train()
             total, count = 0.0, 0
             bar = None

@@ -1,0 +1,395 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Synthetic training pairs from free motion capture, seen through random virtual cameras.
+
+The default model never sees Human3.6M. Instead, every training window is made on the fly:
+a stretch of motion capture (Bandai Namco, CMU), a random camera, a perspective projection,
+and detector-like errors, so the 2D input looks like what MediaPipe gives at run time after
+LiftRig's mapping (:func:`liftrig.lifter.landmarks.coco17_to_h36m` builds the derived joints
+from projected landmarks exactly as it does from MediaPipe's).
+
+Preparation (once, cached): both archives in ``../shared/data`` are extracted, every BVH clip
+is read and mapped to the Human3.6M points (targets) and the COCO-17 landmarks (what a 2D
+detector sees), resampled to :data:`TRAIN_FPS`, and stored in one ``.npz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import LiftRigError
+from ...fileio import save_npz_atomic
+from ...h36m import FLIP_PERMUTATION
+from ...lifter.landmarks import coco17_to_h36m
+from ...progress import ProgressFn, report
+
+TRAIN_FPS = 30.0
+ARCHIVES = {"bandai": "bandai-namco-motion-bvh.tar.xz", "cmu": "cmu-dance-martial-bvh.tar.xz"}
+CACHE_NAME = "mocap_h36m_30fps.npz"
+# COCO-17 left/right mirror (nose; eyes, ears, shoulders, ... swap).
+COCO_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+
+
+# --- preparation ---------------------------------------------------------------------------------
+
+@dataclass
+class MocapClip:
+    """One motion-capture clip at TRAIN_FPS in LiftRig's world (metres, Z up)."""
+
+    name: str
+    source: str          # bandai | cmu
+    group: str           # the content/style group (Bandai) or the dance/martial family (CMU)
+    h36m: np.ndarray     # float32 [F, 17, 3] the targets
+    coco: np.ndarray     # float32 [F, 17, 3] the landmarks a detector sees
+
+    def __len__(self) -> int:
+        return len(self.h36m)
+
+
+def clip_group(source: str, name: str) -> str:
+    """``dataset-1_walk_normal_001`` -> ``bandai/1/walk/normal``; CMU clips by their folder."""
+    if source == "bandai":
+        parts = name.split("_")
+        return f"bandai/{parts[0].split('-')[-1]}/{parts[1]}/{parts[2]}"
+    return f"cmu/{name}"
+
+
+def extract(shared_data: Path, cache: Path, progress: ProgressFn | None = None) -> dict[str, Path]:
+    """Unpack both archives (once) into ``cache``; returns each source's folder."""
+    folders = {}
+    for source, archive in ARCHIVES.items():
+        path = Path(shared_data) / archive
+        if not path.is_file():
+            raise LiftRigError(f"{path} is missing: the motion capture archives live in "
+                               "../shared/data (see its README).")
+        dest = Path(cache) / "mocap" / source
+        marker = dest / ".complete"
+        if not marker.exists():
+            report(progress, f"extracting {source}", 0, None)
+            with tarfile.open(path) as tar:
+                tar.extractall(dest, filter="data")
+            marker.touch()
+        folders[source] = dest
+    return folders
+
+
+def _resample(points: np.ndarray, fps: float, target_fps: float) -> np.ndarray:
+    """Points [F, ...] at ``fps`` -> at ``target_fps`` by linear interpolation in time."""
+    if abs(fps - target_fps) < 1e-6:
+        return points
+    duration = (len(points) - 1) / fps
+    t_new = np.arange(0.0, duration + 1e-9, 1.0 / target_fps) * fps
+    lo = np.floor(t_new).astype(int).clip(0, len(points) - 1)
+    hi = (lo + 1).clip(0, len(points) - 1)
+    w = (t_new - lo).reshape((-1,) + (1,) * (points.ndim - 1))
+    return (1 - w) * points[lo] + w * points[hi]
+
+
+def prepare(shared_data: Path, cache: Path, progress: ProgressFn | None = None) -> Path:
+    """Build (once) the cached ``.npz`` of every clip's points at TRAIN_FPS; returns its path."""
+    from ...retarget.bvh import read_bvh
+    from ...retarget.mocap_map import mocap_points
+
+    out = Path(cache) / "mocap" / CACHE_NAME
+    if out.is_file():
+        return out
+    folders = extract(shared_data, cache, progress)
+    files = [(source, f) for source, folder in folders.items()
+             for f in sorted(folder.rglob("*.bvh")) if f.stem != "standard"]
+    names, sources, groups, lengths, h36m_all, coco_all = [], [], [], [], [], []
+    for i, (source, path) in enumerate(files):
+        motion = read_bvh(path)
+        h36m, coco = mocap_points(motion)
+        h36m = _resample(h36m, motion.fps, TRAIN_FPS).astype(np.float32)
+        coco = _resample(coco, motion.fps, TRAIN_FPS).astype(np.float32)
+        names.append(path.stem)
+        sources.append(source)
+        groups.append(clip_group(source, path.stem))
+        lengths.append(len(h36m))
+        h36m_all.append(h36m)
+        coco_all.append(coco)
+        report(progress, "reading motion capture", i + 1, len(files))
+    save_npz_atomic(out, names=np.array(names), sources=np.array(sources),
+                    groups=np.array(groups), lengths=np.array(lengths),
+                    h36m=np.concatenate(h36m_all), coco=np.concatenate(coco_all))
+    return out
+
+
+def load_clips(path: Path) -> list[MocapClip]:
+    """The clips of a cache file made by :func:`prepare`."""
+    with np.load(path) as data:
+        ends = np.cumsum(data["lengths"])
+        h36m, coco = data["h36m"], data["coco"]
+        return [MocapClip(str(n), str(s), str(g), h36m[e - k:e], coco[e - k:e])
+                for n, s, g, k, e in zip(data["names"], data["sources"], data["groups"],
+                                         data["lengths"], ends)]
+
+
+def split_clips(clips: list[MocapClip], val_fraction: float = 0.1, seed: str = "liftrig"
+                ) -> tuple[list[MocapClip], list[MocapClip]]:
+    """Hold out whole groups (content/style, or a CMU clip): a group is in validation when a hash
+    of its name falls under ``val_fraction``, so the split never changes with the file order."""
+    def held_out(group: str) -> bool:
+        digest = hashlib.sha256(f"{seed}/{group}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") / 2**32 < val_fraction
+
+    train = [c for c in clips if not held_out(c.group)]
+    val = [c for c in clips if held_out(c.group)]
+    return train, val
+
+
+# --- virtual cameras and detector-like errors ------------------------------------------------------
+
+@dataclass(frozen=True)
+class CameraRanges:
+    """The virtual cameras' distribution (the issue's ranges)."""
+
+    yaw_deg: tuple[float, float] = (0.0, 360.0)
+    pitch_deg: tuple[float, float] = (-10.0, 30.0)   # positive: looking down at the subject
+    distance_m: tuple[float, float] = (2.5, 7.0)
+    focal_mm: tuple[float, float] = (35.0, 70.0)     # 35 mm equivalent (36 mm on the long side)
+    roll_deg: float = 3.0                            # hand-held tilt, standard deviation
+    sizes: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (1080, 1920), (720, 1280))
+    principal_jitter: float = 0.03                   # of the image size, standard deviation
+    aim_jitter_m: float = 0.4                        # subject not always centred
+    height_scale: tuple[float, float] = (0.85, 1.12) # subjects of different heights
+
+
+@dataclass(frozen=True)
+class DetectorNoise:
+    """Errors that make projected mocap look like MediaPipe landmarks after LiftRig's mapping.
+
+    Numbers (fractions are of the body height in pixels), chosen from the shared clips:
+    MediaPipe's world landmarks put the hips 0.19-0.23 m apart and the shoulders 0.32-0.34 m,
+    against 0.13 and 0.21 m between the mocap joints, and its hip-to-shoulder distance is 5-6 cm
+    longer; its high-frequency jitter (residual to a 0.2 s Savitzky-Golay fit) is 0.3-0.5 % of
+    the body height on the torso of a calm subject and 1-2 % on back-lit, fast motion, about
+    twice that on wrists and ankles.
+    """
+
+    hip_out_m: tuple[float, float] = (0.02, 0.05)
+    hip_down_m: tuple[float, float] = (0.01, 0.05)
+    shoulder_out_m: tuple[float, float] = (0.03, 0.07)
+    shoulder_up_m: tuple[float, float] = (0.0, 0.03)
+    white: tuple[float, float] = (0.002, 0.012)       # per-frame jitter, per clip level
+    slow: tuple[float, float] = (0.003, 0.015)        # temporally correlated drift
+    slow_time_s: tuple[float, float] = (0.15, 0.6)    # its correlation time
+    extremity_factor: float = 2.0                     # wrists, ankles (and elbows, knees: half)
+    dropout_rate: float = 0.004                       # per joint and frame, start of a bad burst
+    dropout_error: float = 0.08                       # how far off a bad landmark is
+    swap_rate: float = 0.004                          # per frame, start of a left/right leg swap
+    missing_rate: float = 0.01                        # per frame, start of an undetected burst
+
+
+MIN_DEPTH_M = 2.0  # no frame of a window comes closer to the camera than this
+
+# COCO-17 landmarks that are extremities (x2 noise) and mid-limb joints (x1.5).
+_EXTREMITY = np.array([9, 10, 15, 16])
+_MID_LIMB = np.array([7, 8, 13, 14])
+
+
+def _correlated_noise(rng, frames: int, joints: int, sigma: float, time_s: float, fps: float):
+    """Gaussian noise [frames, joints, 2] with stationary std ``sigma`` and an exponential
+    autocorrelation of time constant ``time_s`` (a first-order autoregressive process)."""
+    a = np.exp(-1.0 / max(time_s * fps, 1e-3))
+    out = np.empty((frames, joints, 2))
+    out[0] = rng.normal(0, sigma, (joints, 2))
+    innovation = rng.normal(0, sigma * np.sqrt(1 - a * a), (frames, joints, 2))
+    for t in range(1, frames):
+        out[t] = a * out[t - 1] + innovation[t]
+    return out
+
+
+def _bursts(rng, frames: int, rate: float, shape=(), max_len: int = 12) -> np.ndarray:
+    """Boolean [frames, *shape]: runs of 1-``max_len`` frames starting with probability ``rate``."""
+    starts = rng.random((frames,) + shape) < rate
+    out = np.zeros_like(starts)
+    for length in range(max_len):
+        shifted = np.roll(starts, length, axis=0)
+        shifted[:length] = False
+        keep = rng.random((frames,) + shape) < 0.85 ** length
+        out |= shifted & keep
+    return out
+
+
+def _landmark_offsets(rng, coco: np.ndarray, noise: DetectorNoise) -> np.ndarray:
+    """Move the hip and shoulder landmarks where a detector puts them: out, hips down."""
+    coco = coco.copy()
+    up = np.array([0.0, 0.0, 1.0])
+    for left, right, out_range, vertical, sign in ((11, 12, noise.hip_out_m, noise.hip_down_m, -1),
+                                                   (5, 6, noise.shoulder_out_m, noise.shoulder_up_m, 1)):
+        across = coco[:, left] - coco[:, right]                       # [T, 3]
+        across /= np.linalg.norm(across, axis=-1, keepdims=True) + 1e-9
+        out_m, vert_m = rng.uniform(*out_range), rng.uniform(*vertical)
+        coco[:, left] += out_m * across + sign * vert_m * up
+        coco[:, right] += -out_m * across + sign * vert_m * up
+    return coco
+
+
+def sample_camera(rng, centre: np.ndarray, ranges: CameraRanges):
+    """A random camera aimed near ``centre`` (world, Z up): (rotation [3,3], position [3],
+    focal px, principal point [2], size (w, h))."""
+    from ...retarget.root import look_at_rotation
+
+    w, h = ranges.sizes[rng.integers(len(ranges.sizes))]
+    yaw = np.radians(rng.uniform(*ranges.yaw_deg))
+    pitch = np.radians(rng.uniform(*ranges.pitch_deg))
+    distance = rng.uniform(*ranges.distance_m)
+    target = centre + np.append(rng.normal(0, ranges.aim_jitter_m, 2), rng.normal(0, 0.1))
+    position = target + distance * np.array([np.cos(pitch) * np.cos(yaw),
+                                             np.cos(pitch) * np.sin(yaw), np.sin(pitch)])
+    rotation = look_at_rotation(position, target, rng.normal(0, ranges.roll_deg))
+    focal = rng.uniform(*ranges.focal_mm) / 36.0 * max(w, h)
+    principal = np.array([w, h]) * (0.5 + rng.normal(0, ranges.principal_jitter, 2))
+    return rotation, position, focal, principal, (int(w), int(h))
+
+
+def synthesize(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
+               ranges: CameraRanges = CameraRanges(), noise: DetectorNoise | None = DetectorNoise(),
+               mirror: bool = False):
+    """One training pair from world points [T, 17, 3] (targets) and landmarks [T, 17, 3]:
+    (2D input [T, 17, 2] normalised screen coordinates, 3D target [T, 17, 3] metres, camera axes,
+    root-relative). ``noise=None`` gives clean projections."""
+    from ...lifter.inference import normalize_screen
+
+    scale = rng.uniform(*ranges.height_scale)
+    root = h36m[:, :1].copy()
+    h36m = root + scale * (h36m - root)   # a taller or shorter subject, same path
+    coco = root + scale * (coco - root)
+    if mirror:  # the world mirrored left/right (x negated), joints relabelled
+        h36m, coco = h36m[:, list(FLIP_PERMUTATION)].copy(), coco[:, list(COCO_FLIP)].copy()
+        h36m[..., 0] *= -1
+        coco[..., 0] *= -1
+    if noise is not None:
+        coco = _landmark_offsets(rng, coco, noise)
+    centre = np.append(h36m[:, 0, :2].mean(axis=0), h36m[:, 0, 2].mean())
+    rotation, position, focal, principal, size = sample_camera(rng, centre, ranges)
+    nearest = ((h36m[:, 0] - position) @ rotation[2]).min()
+    if nearest < MIN_DEPTH_M:  # the subject walks up to the camera: step back
+        position = position - (MIN_DEPTH_M - nearest) * rotation[2]
+    cam_h36m = (h36m - position) @ rotation.T            # [T, 17, 3]
+    cam_coco = (coco - position) @ rotation.T
+    depth = np.maximum(cam_coco[..., 2:3], 0.3)
+    pixels = focal * cam_coco[..., :2] / depth + principal  # [T, 17, 2]
+    scores = np.ones(pixels.shape[:2])
+    if noise is not None:
+        pixels, scores = _detector_errors(rng, pixels, noise, fps)
+    points2d, _ = coco17_to_h36m(pixels, scores)
+    x = normalize_screen(points2d.astype(np.float64), size)
+    y = cam_h36m - cam_h36m[:, :1]
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def _detector_errors(rng, pixels: np.ndarray, noise: DetectorNoise, fps: float):
+    """Jitter, drift, bad bursts, left/right leg swaps and undetected frames on pixels [T, 17, 2]."""
+    frames, joints = pixels.shape[:2]
+    height = max(np.ptp(pixels[..., 1], axis=1).mean(), 20.0)  # body height in pixels
+    weight = np.ones(joints)
+    weight[_EXTREMITY] = noise.extremity_factor
+    weight[_MID_LIMB] = 0.5 * (1 + noise.extremity_factor)
+    weight = weight[None, :, None]
+    white = rng.normal(0, rng.uniform(*noise.white) * height, pixels.shape)
+    slow = _correlated_noise(rng, frames, joints, rng.uniform(*noise.slow) * height,
+                             rng.uniform(*noise.slow_time_s), fps)
+    out = pixels + weight * (white + slow)
+    bad = _bursts(rng, frames, noise.dropout_rate, (joints,))             # [T, J]
+    offsets = rng.normal(0, noise.dropout_error * height, (joints, 2))
+    out = np.where(bad[..., None], out + offsets, out)
+    scores = np.where(bad, 0.1, 0.95)
+    swap = np.flatnonzero(_bursts(rng, frames, noise.swap_rate))           # frames
+    out[np.ix_(swap, [11, 12, 13, 14, 15, 16])] = out[np.ix_(swap, [12, 11, 14, 13, 16, 15])]
+    missing = _bursts(rng, frames, noise.missing_rate)
+    if missing.any() and not missing.all():
+        # As at run time: undetected frames are interpolated between detections.
+        good = np.flatnonzero(~missing)
+        flat = out.reshape(frames, -1)
+        for c in range(flat.shape[1]):
+            flat[missing, c] = np.interp(np.flatnonzero(missing), good, flat[good, c])
+    return out, scores
+
+
+# --- the dataset ------------------------------------------------------------------------------------
+
+@dataclass
+class MocapWindows:
+    """A map-style dataset (for torch's DataLoader) of synthetic (2D [T, 17, 2], 3D [T, 17, 3])
+    windows. Item ``k`` of epoch ``e`` is always the same (seeded by seed, epoch and k), so runs
+    and resumed runs see the same data; each epoch sees new cameras and noise."""
+
+    clips: list[MocapClip]
+    length: int
+    windows_per_epoch: int
+    seed: int = 0
+    fps: float = TRAIN_FPS
+    stretch: tuple[float, float] = (0.8, 1.25)   # playback speed: slower and faster motion
+    noise: DetectorNoise | None = field(default_factory=DetectorNoise)
+    ranges: CameraRanges = field(default_factory=CameraRanges)
+    epoch: int = 0
+
+    def __post_init__(self):
+        if not self.clips:
+            raise LiftRigError("no motion capture clips to train on")
+        lengths = np.array([len(c) for c in self.clips], np.float64)
+        self._weights = lengths / lengths.sum()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.windows_per_epoch
+
+    def window(self, k: int):
+        """The k-th pair as numpy arrays (2D, 3D), and the clip it was cut from."""
+        rng = np.random.default_rng([self.seed, self.epoch, k])
+        clip = self.clips[rng.choice(len(self.clips), p=self._weights)]
+        speed = rng.uniform(*self.stretch)
+        span = (self.length - 1) * speed
+        start = rng.uniform(0, max(len(clip) - 1 - span, 0))
+        times = np.clip(start + speed * np.arange(self.length), 0, len(clip) - 1)
+        lo = np.floor(times).astype(int)
+        hi = np.minimum(lo + 1, len(clip) - 1)
+        w = (times - lo)[:, None, None]
+        h36m = (1 - w) * clip.h36m[lo] + w * clip.h36m[hi]
+        coco = (1 - w) * clip.coco[lo] + w * clip.coco[hi]
+        x, y = synthesize(rng, h36m, coco, self.fps, self.ranges, self.noise,
+                          mirror=bool(rng.integers(2)))
+        return x, y, clip
+
+    def __getitem__(self, k: int):
+        import torch
+
+        x, y, _ = self.window(k)
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def validation_sequences(clips: list[MocapClip], length: int, count: int, seed: int = 12345):
+    """Fixed synthetic validation windows as :class:`~.h36m.Sequence` objects (the group as the
+    'subject', the clip as the 'action'), so the training package's evaluation runs on them."""
+    from .h36m import Sequence
+
+    windows = MocapWindows(clips, length, count, seed=seed, stretch=(1.0, 1.0))
+    sequences = []
+    for k in range(count):
+        x, y, clip = windows.window(k)
+        sequences.append(Sequence(subject=clip.group, action=clip.name, camera=k,
+                                  pose2d=x, pose3d=y))
+    return sequences
+
+
+def mocap_data(cfg: dict, num_frames: int):
+    """The recipe's synthetic training set and fixed validation sequences (``data.dataset =
+    "mocap"``): archives from ``data.root``, cached under ``data.cache`` (default: the user cache)."""
+    from ...lifter.pose_models import cache_dir
+
+    data, train = cfg["data"], cfg["train"]
+    cache = Path(data["cache"]).expanduser() if data.get("cache") else cache_dir()
+    clips = load_clips(prepare(Path(data["root"]), cache))
+    train_clips, val_clips = split_clips(clips, float(data["val_fraction"]))
+    train_set = MocapWindows(train_clips, num_frames, int(data["windows_per_epoch"]),
+                             seed=int(train["seed"]))
+    val = validation_sequences(val_clips, num_frames, int(data["val_windows"])) if val_clips else []
+    return train_set, val
