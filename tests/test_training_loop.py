@@ -160,3 +160,24 @@ def test_another_source_plugs_in_as_sequences(h36m, tmp_path):
     finally:
         del DATASETS["synthetic-test"]
     assert asked == [["S1", "S5"]] and len(summary["history"]) == 1
+
+
+def test_evaluate_reads_published_checkpoints_too(h36m, tmp_path, capsys):
+    """The same weights as a published MixSTE pickle and as LiftRig safetensors: the same table."""
+    from liftrig.lifter.checkpoints import to_published_state_dict
+    from liftrig.training.loop import build, export
+
+    text = mixste_recipe(h36m, tmp_path / "out").replace("num_heads = 2", "num_heads = 8").replace(
+        '["S9", "S11"]', '["S9"]')
+    path = write_recipe(tmp_path / "r.toml", text)
+    cfg = load_config(str(path))
+    torch.manual_seed(0)
+    model = build(cfg)
+    export(cfg, model, tmp_path / "w.safetensors")
+    published = to_published_state_dict(model.state_dict(), "mixste")
+    torch.save({"model_pos": {f"module.{k}": v for k, v in published.items()}}, tmp_path / "w.bin")
+    tables = []
+    for weights in ("w.safetensors", "w.bin"):
+        assert main(["evaluate", str(path), str(tmp_path / weights)]) == 0
+        tables.append(capsys.readouterr().out.split("\n", 1)[1])  # minus the line naming the file
+    assert tables[0] == tables[1] and "P1" in tables[0]
