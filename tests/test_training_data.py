@@ -41,7 +41,7 @@ def test_load_crops_normalises_and_goes_to_camera_space(tmp_path):
     assert np.all(seq.pose3d[:, 0] == 0)
 
 
-def _rewrite(path, key, value, **keep):
+def _rewrite(path, key, value):
     with np.load(path, allow_pickle=True) as data:
         entries = {k: data[k] for k in data.files}
     if value is None:
