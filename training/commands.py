@@ -37,8 +37,10 @@ def run_train(args) -> int:
     cfg = load_config(args.config, data=args.data, output=args.output)
     summary = train(cfg, resume=args.resume, show_progress=not args.no_progress)
     if summary["rank"] == 0:
+        what = ("lowest training loss" if cfg["train"]["task"] == "pstmo-pretrain"
+                else "best validation MPJPE")
         print(f"done: {summary['output']}/last.safetensors (final), best.safetensors "
-              f"(best validation {summary['best_val']:.5g})")
+              f"({what} {summary['best_val']:.5g})")
     return 0
 
 

@@ -297,7 +297,7 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
                 if val_seqs and t["task"] != "pstmo-pretrain":
                     res = evaluate(model, architecture(cfg), val_seqs, t["dilation"],
                                    cfg["eval"]["flip"], cfg["eval"]["batch_size"], ctx.device)
-                    entry["val_mpjpe"] = res["P1"]["Avg"]
+                    entry["val_mpjpe"] = res["P1"]["Avg"]  # mm
                 entry["seconds"] = time.perf_counter() - began
                 history.append(entry)
                 score = entry.get("val_mpjpe", entry["loss"])
