@@ -79,7 +79,7 @@ def extract(shared_data: Path, cache: Path, progress: ProgressFn | None = None) 
 
 def _resample(points: np.ndarray, fps: float, target_fps: float) -> np.ndarray:
     """Points [F, ...] at ``fps`` -> at ``target_fps`` by linear interpolation in time."""
-    if abs(fps - target_fps) < 1e-6:
+    if abs(fps - target_fps) < 1e-3 * target_fps:  # e.g. a frame time of 0.033333 s
         return points
     duration = (len(points) - 1) / fps
     t_new = np.arange(0.0, duration + 1e-9, 1.0 / target_fps) * fps

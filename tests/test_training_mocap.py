@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Synthetic training pairs from real motion capture (../shared/data): mapping, cameras, errors."""
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+
+from liftrig.h36m import BONES, JOINT_NAMES
+from liftrig.retarget.bvh import read_bvh
+from liftrig.retarget.mocap_map import mocap_points
+from liftrig.training.data import mocap
+
+from conftest import BANDAI_WALK
+
+
+@pytest.fixture(scope="module")
+def walk(bandai_walk):
+    motion = read_bvh(bandai_walk)
+    h36m, coco = mocap_points(motion)
+    return mocap.MocapClip("dataset-1_walk_normal_001", "bandai", "bandai/1/walk/normal",
+                           h36m.astype(np.float32), coco.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def salsa(cmu_clips):
+    motion = read_bvh(cmu_clips["salsa"])
+    h36m, coco = mocap_points(motion)
+    return motion.fps, h36m, coco
+
+
+@pytest.mark.parametrize("clip", ["walk", "salsa"])
+def test_mapping_looks_like_a_person(clip, request):
+    """Bones keep their length, left is left, the head is up, the feet are down."""
+    value = request.getfixturevalue(clip)
+    h36m, coco = (value.h36m, value.coco) if clip == "walk" else value[1:]
+    for parent, child in BONES:
+        length = np.linalg.norm(h36m[:, child] - h36m[:, parent], axis=-1)
+        # Limbs are rigid; the spine and neck points span several mocap joints that bend.
+        flexible = 7 in (parent, child) or (parent, child) == (8, 9)
+        assert length.std() < (0.02 if flexible else 0.005), \
+            (JOINT_NAMES[parent], JOINT_NAMES[child], length.std())
+        assert 0.03 < length.mean() < 0.6
+    # Left is left: the left hip lies to the subject's left of the right one. Facing = the
+    # horizontal normal of the hip line, pointing where the nose is.
+    across = h36m[:, 4] - h36m[:, 1]                       # right hip -> left hip
+    forward = h36m[:, 9] - h36m[:, 8]                      # thorax -> nose, roughly forward
+    up = np.cross(forward, across)                          # right-handed: forward x left = up
+    assert (up[:, 2] > 0).mean() > 0.95
+    assert (h36m[:, 10, 2] > h36m[:, 0, 2]).mean() > 0.95   # head top above the pelvis
+    assert (h36m[:, 3, 2] < h36m[:, 2, 2]).mean() > 0.95    # ankles below the knees
+    # The detector's landmarks: eyes in front of the ears, left eye on the left.
+    assert (np.einsum("fc,fc->f", coco[:, 1] - coco[:, 2], across) > 0).mean() > 0.95
+    height = h36m[:, 10, 2].max() - np.minimum(h36m[:, 3, 2], h36m[:, 6, 2]).min()
+    assert 1.4 < height < 2.1
+
+
+def test_clean_projection_is_exact(walk):
+    """Without detector errors the 2D input is the camera's projection of the landmarks, and the
+    target is the camera-space skeleton: re-projecting with the same camera must agree."""
+    rng = np.random.default_rng(0)
+    window = slice(0, 81)
+    x, y = mocap.synthesize(rng, walk.h36m[window], walk.coco[window], 30.0, noise=None)
+    assert x.shape == (81, 17, 2) and y.shape == (81, 17, 3)
+    assert np.allclose(y[:, 0], 0)
+    # Limbs copied from landmarks: the normalised 2D of the left wrist is a projection of
+    # the camera-space left wrist, up to the unknown root depth (same ratio for every joint).
+    ratio = (x[:, 13] - x[:, 0])
+    assert np.isfinite(ratio).all() and np.abs(x).max() < 3
+    # Bone lengths in the target are those of the (rescaled) mocap skeleton.
+    thigh = np.linalg.norm(y[:, 5] - y[:, 4], axis=-1)
+    assert thigh.std() < 0.005 and 0.3 < thigh.mean() < 0.5
+
+
+def test_errors_are_temporally_correlated_and_bounded(walk):
+    """Detector-like errors on clean pixels: a few per cent of the body's height, correlated from
+    one frame to the next, with the undetected frames interpolated (no jumps)."""
+    rng = np.random.default_rng(1)
+    pixels = 500 + 300 * walk.coco[:, :, [0, 2]] * [1, -1]   # a side view, [T, 17, 2]
+    noisy, scores = mocap._detector_errors(rng, pixels.copy(), mocap.DetectorNoise(), 30.0)
+    error = noisy - pixels
+    height = np.ptp(pixels[..., 1], axis=1).mean()
+    assert 0.002 * height < np.median(np.abs(error)) < 0.05 * height
+    assert scores.shape == (len(pixels), 17) and set(np.unique(scores)) <= {0.1, 0.95}
+    pelvis_like = error[:, 11, 0] - error[:, 11, 0].mean()        # the left hip's x error
+    assert np.corrcoef(pelvis_like[:-1], pelvis_like[1:])[0, 1] > 0.3
+    noise = mocap._correlated_noise(rng, 3000, 1, 1.0, 0.5, 30.0)[:, 0, 0]
+    assert 0.85 < noise.std() < 1.15
+    lag1, lag30 = (np.corrcoef(noise[:-k], noise[k:])[0, 1] for k in (1, 30))
+    assert lag1 > 0.9 and lag30 < 0.5
+
+
+def test_cameras_cover_the_issue_ranges():
+    rng = np.random.default_rng(2)
+    ranges = mocap.CameraRanges()
+    centre = np.array([0.0, 0.0, 1.0])
+    pitches, distances, portrait = [], [], 0
+    for _ in range(400):
+        rotation, position, focal, principal, (w, h) = mocap.sample_camera(rng, centre, ranges)
+        forward = rotation[2]
+        pitches.append(np.degrees(np.arcsin(-forward[2])))
+        distances.append(np.linalg.norm(position - centre))
+        portrait += h > w
+        assert 35 / 36 * max(w, h) - 1 <= focal <= 70 / 36 * max(w, h) + 1
+        assert np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-9)
+    assert -15 < min(pitches) < -5 and 25 < max(pitches) < 35   # aim jitter blurs the ends
+    assert 1.5 < min(distances) and max(distances) < 8.0   # to the subject, not the aim point
+    assert 100 < portrait < 300
+
+
+def test_mirroring_swaps_sides(walk):
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    h36m, coco = walk.h36m[:27], walk.coco[:27]
+    ranges = mocap.CameraRanges(yaw_deg=(90, 90), pitch_deg=(0, 0), roll_deg=0.0, aim_jitter_m=0.0,
+                                principal_jitter=0.0, sizes=((1000, 1000),), height_scale=(1, 1))
+    _, plain = mocap.synthesize(rng_a, h36m, coco, 30.0, ranges, noise=None)
+    _, mirrored = mocap.synthesize(rng_b, h36m, coco, 30.0, ranges, noise=None, mirror=True)
+    # The same camera sees the mirrored world: left and right joints trade their places.
+    thigh_l = np.linalg.norm(plain[:, 5] - plain[:, 4], axis=-1)
+    thigh_r_mirrored = np.linalg.norm(mirrored[:, 2] - mirrored[:, 1], axis=-1)
+    np.testing.assert_allclose(thigh_l, thigh_r_mirrored, atol=1e-5)
+
+
+def test_windows_are_reproducible_and_change_each_epoch(walk):
+    data = mocap.MocapWindows([walk], length=27, windows_per_epoch=4, seed=5)
+    a = data.window(1)[0]
+    assert np.array_equal(a, data.window(1)[0])
+    data.set_epoch(1)
+    assert not np.array_equal(a, data.window(1)[0])
+    x, y = data[0]
+    assert tuple(x.shape) == (27, 17, 2) and tuple(y.shape) == (27, 17, 3)
+
+
+def test_groups_are_held_out_whole():
+    clips = [mocap.MocapClip(f"c{i}", "bandai", f"g{i % 20}", np.zeros((5, 17, 3), np.float32),
+                             np.zeros((5, 17, 3), np.float32)) for i in range(200)]
+    train, val = mocap.split_clips(clips, 0.2)
+    assert val and train and len(train) + len(val) == 200
+    assert not {c.group for c in train} & {c.group for c in val}
+    assert mocap.clip_group("bandai", "dataset-2_walk-turn-left_youthful_003") == \
+        "bandai/2/walk-turn-left/youthful"
+
+
+def test_prepare_reads_archives_into_the_cache(tmp_path, bandai_walk, cmu_clips):
+    """prepare() on small archives in the shared layout: every clip read, resampled to 30 fps."""
+    shared = tmp_path / "data"
+    shared.mkdir()
+    for name, files in (("bandai", {BANDAI_WALK: bandai_walk}),
+                        ("cmu", {"train_data_bvh/salsa/01.bvh": cmu_clips["salsa"],
+                                 "train_data_bvh/standard.bvh": cmu_clips["standard"]})):
+        with tarfile.open(shared / mocap.ARCHIVES[name], "w:xz") as tar:
+            for member, path in files.items():
+                tar.add(path, arcname=member)
+    seen = []
+    path = mocap.prepare(shared, tmp_path / "cache", lambda *a: seen.append(a))
+    clips = mocap.load_clips(path)
+    assert sorted(c.source for c in clips) == ["bandai", "cmu"]   # standard.bvh is skipped
+    walk = next(c for c in clips if c.source == "bandai")
+    assert len(walk) == read_bvh(bandai_walk).num_frames        # already 30 fps
+    salsa = next(c for c in clips if c.source == "cmu")
+    motion = read_bvh(cmu_clips["salsa"])
+    assert abs(len(salsa) - (motion.num_frames - 1) / motion.fps * 30) <= 1.01
+    assert mocap.prepare(shared, tmp_path / "cache") == path       # cached: not rebuilt
+    assert any(stage == "reading motion capture" for stage, *_ in seen)
