@@ -59,14 +59,14 @@ def test_mixste_loss_falls_and_weights_load_with_load_lifter(h36m, tmp_path):
 def test_resume_reproduces_the_uninterrupted_run(h36m, tmp_path):
     """Random drop path, shuffling and data-loading workers continue exactly after --resume."""
     STEPS = "max_steps_per_epoch = 6\nworkers = 1"
-    full = recipe(tmp_path, mixste_recipe(h36m, tmp_path / "full", epochs=3, batch_size=8,
+    full = recipe(tmp_path, mixste_recipe(h36m, tmp_path / "full", epochs=2, batch_size=8,
                                           drop_path=0.3, extra_train=STEPS))
     a = train(full, show_progress=False)
     part = recipe(tmp_path, mixste_recipe(h36m, tmp_path / "part", epochs=1, batch_size=8,
                                           drop_path=0.3, extra_train=STEPS),
                   "p.toml")
     train(part, show_progress=False)
-    rest = recipe(tmp_path, mixste_recipe(h36m, tmp_path / "part", epochs=3, batch_size=8,
+    rest = recipe(tmp_path, mixste_recipe(h36m, tmp_path / "part", epochs=2, batch_size=8,
                                           drop_path=0.3, extra_train=STEPS),
                   "p.toml")
     b = train(rest, resume=True, show_progress=False)
@@ -168,7 +168,7 @@ def test_evaluate_reads_published_checkpoints_too(h36m, tmp_path, capsys):
     from liftrig.training.loop import build, export
 
     text = mixste_recipe(h36m, tmp_path / "out").replace("num_heads = 2", "num_heads = 8").replace(
-        '["S9", "S11"]', '["S9"]')
+        '["S9", "S11"]', '["S1"]')  # any subject will do, and S1 has fewer sequences
     path = write_recipe(tmp_path / "r.toml", text)
     cfg = load_config(str(path))
     torch.manual_seed(0)
