@@ -1,0 +1,262 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Motion onto an armature, all or nothing: the engine that the headless batch and the panel
+call. Reads a rig's rest pose for the solver, creates LiftRig's own armature, writes the action,
+sets the scene's frame rate and range. Any failure (or :class:`Cancelled` from ``progress``)
+leaves the scene as it was: no new objects, no half-written action.
+
+Split for the panel's background jobs: :func:`target_rig` (main thread, reads Blender data) ->
+:func:`liftrig.pipeline.solve_clip` (no Blender data, may run elsewhere) -> :func:`apply_result`
+(main thread, writes Blender data). :func:`lift_to_scene` chains the three.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..errors import LiftRigError
+from ..progress import ProgressFn, report
+from ..retarget.bonemap import BoundRig, bind, load_bone_map_json
+from ..retarget.presets import PRESETS, detect_preset, preset_bone_map
+from ..retarget.rig import Rig
+from .keyframes import assign_action, new_action, pose_channels, write_channels
+
+
+# --- reading a rig ---------------------------------------------------------------------------
+
+def armature_scale(obj) -> float:
+    """The armature object's uniform world scale (non-uniform scale cannot be retargeted)."""
+    scale = np.array(obj.matrix_world.to_scale())
+    if not np.allclose(scale, scale[0], rtol=1e-4):
+        raise LiftRigError(f"armature {obj.name!r} has a non-uniform scale {tuple(scale)}: "
+                           "apply the scale (Ctrl+A) first")
+    return float(scale[0])
+
+
+def rig_from_armature(obj) -> Rig:
+    """The armature's rest pose as a :class:`Rig` in world space (metres, unscaled frames), so
+    rigs imported with a rotation or a 0.01 scale (FBX from Mixamo) retarget correctly."""
+    if obj is None or obj.type != "ARMATURE":
+        raise LiftRigError(f"{getattr(obj, 'name', obj)!r} is not an armature")
+    bones = obj.data.bones
+    if len(bones) == 0:
+        raise LiftRigError(f"armature {obj.name!r} has no bones")
+    scale = armature_scale(obj)
+    to_world = np.array(obj.matrix_world)
+    to_world[:3, :3] /= scale
+    matrices = np.array([np.array(b.matrix_local) for b in bones])
+    matrices = to_world @ matrices
+    matrices[:, :3, 3] = (np.array(obj.matrix_world) @ np.array(
+        [np.append(np.array(b.head_local), 1.0) for b in bones]).T).T[:, :3]
+    lengths = np.array([b.length for b in bones]) * scale
+    return Rig.from_matrices(obj.name, [b.name for b in bones],
+                             [b.parent.name if b.parent else None for b in bones],
+                             matrices, lengths)
+
+
+def bind_armature(obj, bone_map=None) -> tuple[BoundRig, str]:
+    """Bind an armature to a bone map: ``None`` detects the preset from the bone names, or a
+    preset name, or a JSON map file. Returns (bound rig, a report of what is driven)."""
+    rig = rig_from_armature(obj)
+    if bone_map is None or bone_map == "auto":
+        match = detect_preset(rig.bone_names)
+        bound = bind(rig, match.bone_map)
+        return bound, match.report() + "; " + bound.report()
+    if str(bone_map) in PRESETS:
+        bone_map = preset_bone_map(str(bone_map))
+    elif isinstance(bone_map, (str, Path)):
+        path = Path(bone_map)
+        if path.suffix.lower() != ".json":
+            raise LiftRigError(f"--map {bone_map!r}: use a preset ({', '.join(PRESETS)}) or a "
+                               ".json bone map")
+        if not path.is_file():
+            raise LiftRigError(f"bone map not found: {path}")
+        bone_map, _ = load_bone_map_json(path)
+    bound = bind(rig, bone_map)
+    return bound, bound.report()
+
+
+def find_armature(objects, name: str | None = None):
+    """The armature among ``objects`` (the one named ``name``, or the only/first-listed one
+    with the most bones); a clear error when there is none."""
+    armatures = [o for o in objects if o.type == "ARMATURE"]
+    if name:
+        found = [o for o in armatures if o.name == name]
+        if not found:
+            raise LiftRigError(f"no armature named {name!r}; armatures: "
+                               f"{', '.join(o.name for o in armatures) or 'none'}")
+        return found[0]
+    if not armatures:
+        raise LiftRigError("no armature found: the rig file has no armature object")
+    return max(armatures, key=lambda o: len(o.data.bones))
+
+
+def target_rig(armature=None, bone_map=None):
+    """What to hand :func:`solve_clip`: ``"builtin"`` without an armature, else the bound rig.
+    Returns (rig, report)."""
+    if armature is None:
+        return "builtin", "LiftRig skeleton sized to the subject"
+    return bind_armature(armature, bone_map)
+
+
+# --- writing into the scene ------------------------------------------------------------------
+
+def scene_fps(fps: float) -> tuple[int, float]:
+    """Blender's (``render.fps``, ``render.fps_base``) for a frame rate: 29.97 -> (30, 1.001)."""
+    base_fps = max(1, int(round(fps)))
+    return base_fps, base_fps / float(fps)
+
+
+def set_scene_timing(scene, fps: float, frame_start: int, frame_count: int) -> None:
+    """The scene's frame rate and range follow the clip."""
+    scene.render.fps, scene.render.fps_base = scene_fps(fps)
+    scene.frame_start = frame_start
+    scene.frame_end = frame_start + frame_count - 1
+
+
+class SceneGuard:
+    """On an exception inside the ``with``, undo what happened to the scene: remove new objects,
+    armatures and actions; restore the objects' animation and rotation modes and the scene's
+    frame settings. On success it keeps everything."""
+
+    def __init__(self, scene, objects=()):
+        self.scene = scene
+        self.objects = [o for o in objects if o is not None]
+
+    def __enter__(self):
+        data = bpy.data
+        self.before = {kind: {i.as_pointer() for i in getattr(data, kind)}
+                       for kind in ("objects", "armatures", "actions")}
+        r = self.scene.render
+        self.timing = (r.fps, r.fps_base, self.scene.frame_start, self.scene.frame_end,
+                       self.scene.frame_current)
+        self.anim = {}
+        for obj in self.objects:
+            anim = obj.animation_data
+            slot = getattr(anim, "action_slot", None) if anim else None
+            modes = ({pb.name: pb.rotation_mode for pb in obj.pose.bones} if obj.pose else {})
+            self.anim[obj.name] = (anim is not None, anim.action if anim else None, slot, modes)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.rollback()
+        return False
+
+    def rollback(self) -> None:
+        for name, (had, action, slot, modes) in self.anim.items():
+            obj = bpy.data.objects.get(name)
+            if obj is None:
+                continue
+            if not had:
+                obj.animation_data_clear()
+            else:
+                obj.animation_data.action = action
+                if slot is not None and action is not None:
+                    with contextlib.suppress(Exception):
+                        obj.animation_data.action_slot = slot
+            for bone, mode in modes.items():
+                pb = obj.pose.bones.get(bone)
+                if pb is not None:
+                    pb.rotation_mode = mode
+        for kind in ("objects", "actions", "armatures"):   # objects first: they use the data
+            coll = getattr(bpy.data, kind)
+            for item in [i for i in coll if i.as_pointer() not in self.before[kind]]:
+                coll.remove(item)
+        r = self.scene.render
+        r.fps, r.fps_base, self.scene.frame_start, self.scene.frame_end, frame = self.timing
+        self.scene.frame_set(frame)
+
+
+def create_armature(scene, rig: Rig, name: str):
+    """A new armature object with ``rig``'s bones (heads, tails, rolls from its rest frames),
+    linked to the scene's collection."""
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    scene.collection.objects.link(obj)
+    view_layer = bpy.context.view_layer
+    previous = view_layer.objects.active
+    view_layer.objects.active = obj
+    with bpy.context.temp_override(active_object=obj, object=obj, selected_objects=[obj]):
+        bpy.ops.object.mode_set(mode="EDIT")
+        try:
+            edit = []
+            for b, bone in enumerate(rig.bone_names):
+                eb = data.edit_bones.new(bone)
+                eb.head = rig.rest_heads[b]
+                eb.tail = rig.rest_tails[b]
+                eb.align_roll(rig.rest_rotations[b][:, 2])
+                edit.append(eb)
+            for b, p in enumerate(rig.parents):
+                if p >= 0:
+                    edit[b].parent = edit[p]
+                    edit[b].use_connect = False
+        finally:
+            bpy.ops.object.mode_set(mode="OBJECT")
+    view_layer.objects.active = previous if previous is not None else obj
+    return obj
+
+
+@dataclass
+class Applied:
+    """What :func:`apply_result` put into the scene."""
+
+    armature: object
+    action: object
+    frame_start: int
+    frame_end: int
+    fps: float
+    curves: int
+    created_armature: bool
+    report: str = ""
+
+
+def apply_result(scene, result, name: str, armature=None, frame_start: int = 1,
+                 progress: ProgressFn | None = None, report_text: str = "") -> Applied:
+    """Write a retargeted clip into ``scene``: on ``armature`` (the rig the result was solved
+    for) or on a new LiftRig armature; one action named ``name``; the scene's fps and range
+    follow the clip. All or nothing (see :class:`SceneGuard`)."""
+    pose = result.pose
+    rig = pose.rig
+    frames = pose.num_frames
+    with SceneGuard(scene, [armature]):
+        created = armature is None
+        if created:
+            report(progress, "writing keys", 0, None)
+            armature = create_armature(scene, rig, f"{name} rig")
+        elif set(rig.bone_names) - set(armature.pose.bones.keys()):
+            raise LiftRigError(f"armature {armature.name!r} lacks bones of the solved rig")
+        scale = 1.0 if created else armature_scale(armature)
+        t = pose.bound.translation_bone
+        driven = [b for b, r in enumerate(pose.bound.rules) if r is not None] + [t]
+        driven = sorted(set(driven))
+        names = [rig.bone_names[b] for b in driven]
+        rotations = pose.rotations[:, driven]
+        location = pose.location / scale
+        target = new_action(name, "OBJECT", armature.name)
+        curves = write_channels(target, frame_start + np.arange(frames),
+                                pose_channels(names, rotations, rig.bone_names[t], location),
+                                progress, total=4 * len(names) + 3)
+        for bone in names:
+            armature.pose.bones[bone].rotation_mode = "QUATERNION"
+        assign_action(armature, target)
+        set_scene_timing(scene, result.fps, frame_start, frames)
+        scene.frame_set(frame_start)
+    return Applied(armature, target.action, frame_start, frame_start + frames - 1, result.fps,
+                   curves, created, report_text)
+
+
+def lift_to_scene(scene, source, armature=None, bone_map=None, lift_options=None,
+                  retarget_options=None, worker_python: str | None = None,
+                  frame_start: int = 1, progress: ProgressFn | None = None) -> Applied:
+    """Video or ``.npz`` -> keys on ``armature`` (or a new LiftRig armature) in ``scene``."""
+    from ..pipeline import LiftOptions, clip_name, solve_clip
+
+    rig, text = target_rig(armature, bone_map)
+    _, result = solve_clip(source, rig, lift_options or LiftOptions(), retarget_options,
+                           worker_python, progress)
+    return apply_result(scene, result, clip_name(source), armature, frame_start, progress, text)
