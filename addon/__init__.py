@@ -1,13 +1,35 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The Blender shell: the only part of LiftRig that imports bpy.
 
-Operators, the panel and jobs live here; the real work is in ``lifter`` and ``retarget``.
+The work lives in plain modules that know nothing of the UI: ``engine`` (motion onto an
+armature, all or nothing), ``keyframes`` (bulk F-curve writing), ``export`` (FBX/BVH/.blend) and
+``batch`` (the headless command). Registering stays cheap: those load when first used.
 """
+
+_cli_handle = None
+
+
+def _liftrig_command(argv) -> int:
+    """``blender -b --command liftrig ...``: see :mod:`.batch`."""
+    from .batch import cli_command
+
+    return cli_command(argv)
 
 
 def register():
-    """Register LiftRig's Blender classes (none yet: the panel arrives with the Blender issues)."""
+    """Register LiftRig's Blender parts: the ``liftrig`` command line command."""
+    global _cli_handle
+    import bpy
+
+    if _cli_handle is None and hasattr(bpy.utils, "register_cli_command"):
+        _cli_handle = bpy.utils.register_cli_command("liftrig", _liftrig_command)
 
 
 def unregister():
     """Unregister what :func:`register` registered."""
+    global _cli_handle
+    import bpy
+
+    if _cli_handle is not None:
+        bpy.utils.unregister_cli_command(_cli_handle)
+        _cli_handle = None
