@@ -22,6 +22,7 @@ import bpy
 
 from ..errors import LiftRigError
 from ..fileio import temporary_beside
+from .keyframes import action_fcurves_for
 
 FBX_OPTIONS = dict(
     use_selection=True, object_types={"ARMATURE"}, add_leaf_bones=False,
@@ -78,19 +79,6 @@ REST_VALUES = {"rotation_quaternion": (1.0, 0.0, 0.0, 0.0), "scale": (1.0, 1.0, 
                "rotation_axis_angle": (0.0, 0.0, 1.0, 0.0)}
 
 
-def action_fcurves(obj):
-    """The F-curves that animate ``obj`` (its slot's channelbag on 4.4+, else action.fcurves)."""
-    anim = obj.animation_data
-    if anim is None or anim.action is None:
-        return []
-    if hasattr(anim, "action_slot"):
-        from bpy_extras import anim_utils
-
-        bag = anim_utils.action_get_channelbag_for_slot(anim.action, anim.action_slot)
-        return list(bag.fcurves) if bag else []
-    return list(anim.action.fcurves)
-
-
 @contextlib.contextmanager
 def posed_at_rest(obj, scene):
     """Show ``obj`` in its rest pose at the scene's current frame, the clip's frames unchanged.
@@ -103,7 +91,7 @@ def posed_at_rest(obj, scene):
     frame = scene.frame_current
     rest_frame = scene.frame_start - 1
     added, replaced = [], []
-    for fc in action_fcurves(obj):
+    for fc in action_fcurves_for(obj):
         prop = fc.data_path.rsplit(".", 1)[-1]
         value = (REST_VALUES[prop][fc.array_index] if prop in REST_VALUES
                  else 0.0 if prop in ("location", "rotation_euler") else None)

@@ -112,3 +112,16 @@ def pose_channels(bone_names, rotations: np.ndarray, location_bone: str | None =
         out += [Channel(f"{path}.rotation_quaternion", i, name, rotations[:, b, i])
                 for i in range(4)]
     return out
+
+
+def action_fcurves_for(obj) -> list:
+    """The F-curves animating ``obj``: its slot's channelbag on 4.4+, else ``action.fcurves``."""
+    anim = obj.animation_data
+    if anim is None or anim.action is None:
+        return []
+    if SLOTTED_ACTIONS:
+        from bpy_extras import anim_utils
+
+        bag = anim_utils.action_get_channelbag_for_slot(anim.action, anim.action_slot)
+        return list(bag.fcurves) if bag else []
+    return list(anim.action.fcurves)

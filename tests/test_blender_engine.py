@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Blender engine with the `bpy` module: keys on LiftRig's armature and on preset rigs,
+the scene's timing, and failures that leave the scene exactly as it was."""
+
+import numpy as np
+import pytest
+
+from blender_helpers import WALK_FRAMES, preset_armature, save_walk_clip, scene_state, world_heads
+from liftrig.errors import Cancelled, LiftRigError
+
+bpy = pytest.importorskip("bpy")
+
+from liftrig.addon import engine  # noqa: E402  (after bpy is known to be there)
+from liftrig.addon.keyframes import SLOTTED_ACTIONS, action_fcurves_for  # noqa: E402
+from liftrig.pipeline import LiftOptions, solve_clip  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, bandai_walk, film):
+    """A joints file of a real walk at NTSC's 29.97 fps."""
+    return save_walk_clip(tmp_path_factory.mktemp("clip") / "walk.npz", bandai_walk, film, 29.97)
+
+
+@pytest.fixture
+def scene():
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    return bpy.context.scene
+
+
+def test_new_liftrig_armature_gets_the_solved_pose(clip, scene):
+    _, result = solve_clip(clip, "builtin", LiftOptions())
+    applied = engine.apply_result(scene, result, "walk")
+    obj = applied.armature
+    assert applied.created_armature and obj.type == "ARMATURE"
+    assert sorted(b.name for b in obj.data.bones) == sorted(result.pose.rig.bone_names)
+    assert obj.animation_data.action.name == "walk"
+    if SLOTTED_ACTIONS:
+        assert obj.animation_data.action_slot is not None
+    curves = action_fcurves_for(obj)
+    bound = result.pose.bound
+    keyed = {b for b, r in enumerate(bound.rules) if r is not None} | {bound.translation_bone}
+    assert len(curves) == applied.curves == 4 * len(keyed) + 3   # quaternions + root location
+    assert {len(fc.keyframe_points) for fc in curves} == {WALK_FRAMES}
+    # 29.97 fps: 30 with a base of 30 / 29.97; the range is the clip's.
+    assert scene.render.fps == 30 and scene.render.fps_base == pytest.approx(30 / 29.97, abs=1e-6)
+    assert (scene.frame_start, scene.frame_end) == (1, WALK_FRAMES)
+    worst = 0.0
+    for frame in range(0, WALK_FRAMES, 7):
+        scene.frame_set(frame + 1)
+        worst = max(worst, np.abs(world_heads(obj, result.pose.rig.bone_names)
+                                  - result.pose.heads[frame]).max())
+    assert worst < 1e-4
+    assert np.ptp(result.pose.heads[:, 0, 1]) > 0.5  # the walk moves the root
+
+
+def test_mixamo_rig_imported_y_up_in_centimetres_is_detected_and_follows(clip, scene):
+    obj = preset_armature(scene, "mixamo", yup_cm=True)
+    rig, text = engine.target_rig(obj)
+    assert "mixamo" in text
+    _, result = solve_clip(clip, rig, LiftOptions())
+    applied = engine.apply_result(scene, result, "walk", armature=obj)
+    assert applied.armature == obj and not applied.created_armature
+    assert len(bpy.data.objects) == 1
+    names = result.pose.rig.bone_names
+    driven = [b for b, r in enumerate(result.pose.bound.rules) if r is not None]
+    worst = 0.0
+    for frame in range(0, WALK_FRAMES, 11):
+        scene.frame_set(frame + 1)
+        heads = world_heads(obj, names)
+        worst = max(worst, np.abs(heads[driven] - result.pose.heads[frame, driven]).max())
+    assert worst < 1e-3                                       # metres, through the 0.01 scale
+    assert {obj.pose.bones[names[b]].rotation_mode for b in driven} == {"QUATERNION"}
+
+
+def test_json_map_binds_a_custom_rig(tmp_path, scene):
+    import json
+
+    obj = preset_armature(scene, "rigify-metarig")
+    # The metarig's own preset map, written as a JSON file the user could have made.
+    from liftrig.retarget.presets import preset_bone_map
+
+    data = preset_bone_map("rigify-metarig").to_dict()
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps(data))
+    bound, text = engine.bind_armature(obj, path)
+    assert bound.rig.num_bones == len(obj.data.bones) and "driven" in text
+
+
+def test_unmappable_armature_names_the_bones_and_changes_nothing(clip, scene):
+    data = bpy.data.armatures.new("stick")
+    obj = bpy.data.objects.new("stick", data)
+    scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    for name, z in (("root", 0.0), ("tip", 1.0)):
+        bone = data.edit_bones.new(name)
+        bone.head, bone.tail = (0, 0, z), (0, 0, z + 1)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    before = scene_state(bpy)
+    with pytest.raises(LiftRigError, match="matches no preset.*lacks Pelvis, RHip"):
+        engine.lift_to_scene(scene, clip, armature=obj)
+    assert scene_state(bpy) == before
+
+
+@pytest.mark.parametrize("on_existing", [False, True])
+def test_cancel_while_writing_keys_leaves_the_scene_as_it_was(clip, scene, on_existing):
+    armature = None
+    if on_existing:
+        armature = preset_armature(scene, "mixamo")
+        armature.animation_data_create()
+        armature.animation_data.action = bpy.data.actions.new("earlier work")
+        armature.pose.bones[0].rotation_mode = "XYZ"
+    scene.render.fps, scene.frame_start, scene.frame_end = 24, 5, 50
+    before = scene_state(bpy)
+    seen = []
+
+    def cancel_midway(stage, done, total):
+        seen.append(stage)
+        if stage == "writing keys" and done >= 16:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        engine.lift_to_scene(scene, clip, armature=armature, progress=cancel_midway)
+    assert "writing keys" in seen
+    assert scene_state(bpy) == before
+
+
+def test_missing_video_is_a_clear_error(tmp_path, scene):
+    before = scene_state(bpy)
+    with pytest.raises(LiftRigError, match="not found"):
+        engine.lift_to_scene(scene, tmp_path / "nope.mp4")
+    assert scene_state(bpy) == before
+
+
+def test_fractional_and_whole_frame_rates():
+    assert engine.scene_fps(29.97) == (30, pytest.approx(30 / 29.97))
+    assert engine.scene_fps(23.976) == (24, pytest.approx(24 / 23.976))
+    assert engine.scene_fps(60.0) == (60, 1.0)
