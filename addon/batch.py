@@ -100,6 +100,8 @@ def output_paths(sources: list[Path], output: str, fmt: str) -> list[Path]:
             raise LiftRigError(f"-o {output} names one file but there are {len(sources)} clips: "
                                "give a folder or a name with {name}")
         paths = [out]
+    elif out.suffix and not out.is_dir():
+        raise LiftRigError(f"cannot write {out.name!r}: use .fbx, .bvh, .blend or a folder")
     else:
         paths = [out / f"{clip_name(s)}.{fmt}" for s in sources]
     bad = [p for p in paths if p.suffix.lower() not in FORMATS]

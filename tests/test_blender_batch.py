@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The headless batch command: a folder of clips converted one by one, bad clips reported
+without stopping the others, a summary table, the exit code; a rig file that stays untouched;
+the `-P` script and the registered `--command liftrig` in a fresh process."""
+
+import hashlib
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_helpers import WALK_FRAMES, preset_armature, save_walk_clip, tiny_lifter
+
+bpy = pytest.importorskip("bpy")
+
+from liftrig.addon import batch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory, bandai_walk, film):
+    """A folder: a joints file, a keypoints-only file (lifted by a tiny model), a corrupt one."""
+    folder = tmp_path_factory.mktemp("clips")
+    save_walk_clip(folder / "a_walk.npz", bandai_walk, film, 30.0)
+    save_walk_clip(folder / "b_keypoints.npz", bandai_walk, film, 25.0, joints=False)
+    (folder / "c_broken.npz").write_bytes(b"not a zip file")
+    weights = tiny_lifter(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+    return folder, weights
+
+
+def run_batch(*argv):
+    out = io.StringIO()
+    code = batch.run([str(a) for a in argv], stdout=out)
+    return code, out.getvalue()
+
+
+def test_folder_to_fbx_bad_clip_reported_others_converted(clips, tmp_path):
+    folder, weights = clips
+    code, text = run_batch(folder, "-o", tmp_path / "out", "--weights", weights, "--device",
+                           "cpu")
+    assert code == 1                                              # one clip failed
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_walk.fbx",
+                                                                    "b_keypoints.fbx"]
+    table = text[text.index("clip "):]
+    rows = {line.split()[0]: line for line in table.splitlines()[2:5]}
+    assert rows["a_walk.npz"].split()[1:4] == ["ok", str(WALK_FRAMES), "30"]
+    assert rows["b_keypoints.npz"].split()[1:4] == ["ok", str(WALK_FRAMES), "25"]
+    assert rows["c_broken.npz"].split()[1] == "FAILED" and "not a readable" in rows["c_broken.npz"]
+    assert "2 of 3 clips converted, 1 failed" in table
+
+
+def test_rig_blend_is_animated_saved_elsewhere_and_left_untouched(clips, tmp_path):
+    folder, _ = clips
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    preset_armature(bpy.context.scene, "mixamo")
+    bpy.data.meshes.new("body")                     # something else the file holds
+    rig = tmp_path / "rig.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(rig))
+    digest = hashlib.sha256(rig.read_bytes()).hexdigest()
+    out = tmp_path / "walk.blend"
+    code, text = run_batch(folder / "a_walk.npz", "-o", out, "--rig", rig, "--map", "mixamo")
+    assert code == 0, text
+    assert hashlib.sha256(rig.read_bytes()).hexdigest() == digest
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    arm = bpy.data.objects["mixamo"]
+    assert arm.animation_data.action.name == "a_walk"
+    assert tuple(arm.animation_data.action.frame_range) == (1.0, float(WALK_FRAMES))
+    assert (bpy.context.scene.frame_start, bpy.context.scene.frame_end) == (1, WALK_FRAMES)
+
+
+def test_rig_without_armature_and_bad_arguments_fail_clearly(clips, tmp_path):
+    folder, _ = clips
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    empty = tmp_path / "empty.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(empty))
+    code, text = run_batch(folder / "a_walk.npz", "-o", tmp_path / "x.bvh", "--rig", empty)
+    assert code == 1 and "no armature" in text and not (tmp_path / "x.bvh").exists()
+    code, _ = run_batch(folder / "a_walk.npz", folder / "c_broken.npz", "-o", tmp_path / "x.fbx")
+    assert code == 2                                   # one file named for two clips
+    code, _ = run_batch(folder / "a_walk.npz", "-o", tmp_path / "x.obj")
+    assert code == 2
+
+
+def test_script_and_registered_command_in_a_fresh_process(clips, tmp_path):
+    folder, _ = clips
+    out = tmp_path / "{name}.bvh"
+    script = subprocess.run(
+        [sys.executable, str(ROOT / "addon" / "batch_script.py"), "--",
+         str(folder / "a_walk.npz"), str(tmp_path / "missing.mp4"), "-o", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert script.returncode == 1, script.stderr
+    assert "input not found" in script.stdout and (tmp_path / "a_walk.bvh").is_file()
+    from liftrig.retarget.bvh import read_bvh
+
+    motion = read_bvh(tmp_path / "a_walk.bvh")
+    assert motion.num_frames == WALK_FRAMES and np.isclose(motion.fps, 30.0)
+    # The extension's register() adds `--command liftrig`; unregister() removes it.
+    code = ("import bpy, liftrig; liftrig.register(); from liftrig import addon; "
+            "h = addon._cli_handle; assert h is not None; liftrig.unregister(); "
+            "assert addon._cli_handle is None; liftrig.register(); liftrig.unregister(); print('ok')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip().endswith("ok"), run.stderr
