@@ -139,3 +139,33 @@ def load_clip_in_worker(source, python: str, options: LiftOptions = LiftOptions(
         kp = Keypoints2D.load(out)
     report(progress, "lifting (worker)", 1, 1)
     return kp
+
+
+ANIMATION_SUFFIXES = (".bvh", ".fbx", ".blend")
+
+
+def lift_to_animation(source, output, options: LiftOptions = LiftOptions(),
+                      progress: ProgressFn | None = None) -> str:
+    """``liftrig lift VIDEO -o OUT.bvh|OUT.fbx|OUT.blend`` on LiftRig's skeleton: BVH with
+    LiftRig's own writer (no Blender needed), FBX and .blend through the Blender engine when
+    ``bpy`` is importable. Returns a one-line summary."""
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in ANIMATION_SUFFIXES:
+        raise LiftRigError(f"cannot write {output.name!r}: use .bvh, .fbx or .blend")
+    if suffix == ".bvh":
+        from .retarget.export import write_pose_bvh
+
+        kp, result = solve_clip(source, "builtin", options, progress=progress)
+        write_pose_bvh(output, result.pose, kp.fps)
+        return result.summary()
+    try:
+        import bpy  # noqa: F401
+    except ImportError:
+        raise LiftRigError(f"writing {suffix} needs Blender: install the bpy module "
+                           "(pip install 'liftrig[blender]'), run `blender -b --command liftrig "
+                           f"{source} -o {output}`, or write .bvh instead") from None
+    from .addon.batch import convert_one
+
+    row = convert_one(source, output, options, progress=progress)
+    return f"{row.frames} frames at {row.fps:g} fps -> {row.output}"

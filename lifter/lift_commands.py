@@ -20,7 +20,9 @@ def add_commands(sub) -> None:
                        "The output keeps the keypoints fields and adds joints3d, float32 "
                        "[F, 17, 3]: metres, root-relative, camera axes.")
     p.add_argument("input", help="a video, or a keypoints file from `liftrig keypoints` (.npz)")
-    p.add_argument("-o", "--output", required=True, help="the file to write (.npz)")
+    p.add_argument("-o", "--output", required=True,
+                   help="the file to write: .npz (joints), or .bvh, .fbx, .blend (LiftRig's "
+                   "skeleton animated; .fbx and .blend need the bpy module)")
     p.add_argument("--weights", metavar="PATH",
                    help="model weights: LiftRig .safetensors or a published MixSTE/P-STMO "
                    "checkpoint (default: the installed default model)")
@@ -56,9 +58,11 @@ def _lift(args) -> int:
     from .inference import load_lifter
 
     src, out = Path(args.input), Path(args.output)
+    if out.suffix.lower() in (".bvh", ".fbx", ".blend"):
+        return _lift_to_animation(args, src, out)
     if out.suffix.lower() != ".npz":
-        raise LiftRigError(f"cannot write {out.name!r}: `liftrig lift` writes .npz files for now "
-                           "(BVH/FBX export comes later). Use -o OUT.npz.")
+        raise LiftRigError(f"cannot write {out.name!r}: use -o OUT.npz (joints), OUT.bvh, "
+                           "OUT.fbx or OUT.blend (LiftRig's skeleton animated)")
     if not src.is_file():
         raise LiftRigError(f"input not found: {src}")
     lifter = load_lifter(args.weights, device=args.device, precision=args.precision)
@@ -72,6 +76,21 @@ def _lift(args) -> int:
                                    progress=progress)
         joints = lifter.lift(kp, flip=args.flip, progress=progress)
     kp.save(out, joints3d=joints)
+    return 0
+
+
+def _lift_to_animation(args, src: Path, out: Path) -> int:
+    """-o OUT.bvh|OUT.fbx|OUT.blend: lift, retarget onto LiftRig's skeleton, write the file."""
+    import sys
+
+    from ..pipeline import LiftOptions, lift_to_animation
+    from ..progress import terminal_progress
+
+    options = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
+                          flip=args.flip, pose_model=args.pose_model, person=args.person)
+    with terminal_progress(not args.quiet) as progress:
+        summary = lift_to_animation(src, out, options, progress)
+    print(summary, file=sys.stderr)
     return 0
 
 

@@ -104,3 +104,24 @@ def test_script_and_registered_command_in_a_fresh_process(clips, tmp_path):
             "assert addon._cli_handle is None; liftrig.register(); liftrig.unregister(); print('ok')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.strip().endswith("ok"), run.stderr
+
+
+@pytest.mark.parametrize("suffix", [".fbx", ".bvh", ".blend"])
+def test_liftrig_lift_writes_animation_files(clips, tmp_path, suffix):
+    from liftrig.cli import main
+
+    folder, weights = clips
+    out = tmp_path / f"walk{suffix}"
+    assert main(["lift", str(folder / "b_keypoints.npz"), "-o", str(out), "-q",
+                 "--weights", str(weights), "--device", "cpu"]) == 0
+    assert out.is_file() and out.stat().st_size > 1000
+
+
+def test_liftrig_lift_to_fbx_without_bpy_says_what_to_do(clips, tmp_path, monkeypatch, capsys):
+    from liftrig.cli import main
+
+    folder, _ = clips
+    monkeypatch.setitem(sys.modules, "bpy", None)          # as if bpy were not installed
+    assert main(["lift", str(folder / "a_walk.npz"), "-o", str(tmp_path / "w.fbx"), "-q"]) == 2
+    assert "install the bpy module" in capsys.readouterr().err
+    assert not (tmp_path / "w.fbx").exists()
