@@ -103,6 +103,87 @@ def target_rig(armature=None, bone_map=None):
     return bind_armature(armature, bone_map)
 
 
+# --- constraints: which driven bone really carries each driven bone ---------------------------
+
+TEST_ROTATION = (0.8775826, 0.2590, 0.3452, 0.2158)   # about 58 degrees about a skewed axis
+
+
+def _evaluated_deltas(obj, names) -> np.ndarray:
+    """Each bone's evaluated rotation from its rest, armature space [B, 3, 3]."""
+    bpy.context.view_layer.update()
+    pose, bones = obj.pose.bones, obj.data.bones
+    return np.array([np.array(pose[n].matrix.to_3x3()) @ np.array(bones[n].matrix_local.to_3x3()).T
+                     for n in names])
+
+
+def effective_parents(obj, names, tolerance: float = 1e-3) -> tuple[dict, list[str]]:
+    """For each driven bone, the driven bone whose rotation it really follows (None: none),
+    measured by turning each driven bone in Blender and evaluating the rig (constraints and
+    all), so rigs whose controls hang from constrained helper bones (Rigify's MCH parents with
+    "follow" switches) are keyed right. Returns (bone -> carrier or None, bones that follow a
+    driven bone only partly). The pose and action are restored afterwards."""
+    from mathutils import Matrix, Quaternion
+
+    anim = obj.animation_data
+    action = anim.action if anim else None
+    saved = {pb.name: pb.matrix_basis.copy() for pb in obj.pose.bones}
+    try:
+        if anim is not None:
+            anim.action = None
+        for pb in obj.pose.bones:
+            pb.matrix_basis = Matrix.Identity(4)
+        base = _evaluated_deltas(obj, names)
+        turn = Quaternion(TEST_ROTATION).to_matrix().to_4x4()
+        moved = {}
+        for c in names:
+            obj.pose.bones[c].matrix_basis = turn
+            moved[c] = _evaluated_deltas(obj, names) @ np.swapaxes(base, -1, -2)
+            obj.pose.bones[c].matrix_basis = Matrix.Identity(4)
+    finally:
+        for name, basis in saved.items():
+            obj.pose.bones[name].matrix_basis = basis
+        if anim is not None:
+            anim.action = action
+        bpy.context.view_layer.update()
+    index = {n: i for i, n in enumerate(names)}
+    full = {b: set() for b in names}
+    partial = []
+    for c in names:
+        turned = moved[c][index[c]]
+        for b in names:
+            if b == c:
+                continue
+            e = moved[c][index[b]]
+            if np.abs(e - turned).max() < tolerance:
+                full[b].add(c)
+            elif np.abs(e - np.eye(3)).max() > tolerance:
+                partial.append(b)
+    carriers = {}
+    for b in names:
+        # The deepest carrier: the one that the other carriers of b also carry.
+        carriers[b] = max(full[b], key=lambda c: (len(full[c] & full[b]), c), default=None)
+    return carriers, sorted(set(partial))
+
+
+def keyed_rotations(pose, names, carriers) -> np.ndarray:
+    """``rotation_quaternion`` values [F, len(names), 4] for driven bones that follow
+    ``carriers`` (see :func:`effective_parents`) rather than their parents in the bone tree."""
+    from ..retarget.rotations import continuous_quaternions, quat_from_matrix
+
+    rig = pose.rig
+    world = pose.world_rotations
+    out = []
+    for name in names:
+        b = rig.index(name)
+        carrier = carriers.get(name)
+        rel = world[:, b]
+        if carrier is not None:
+            rel = np.swapaxes(world[:, rig.index(carrier)], -1, -2) @ rel
+        rest = rig.rest_rotations[b]
+        out.append(rest.T @ rel @ rest)
+    return continuous_quaternions(quat_from_matrix(np.stack(out, axis=1)))
+
+
 # --- writing into the scene ------------------------------------------------------------------
 
 def scene_fps(fps: float) -> tuple[int, float]:
@@ -235,7 +316,14 @@ def apply_result(scene, result, name: str, armature=None, frame_start: int = 1,
         driven = [b for b, r in enumerate(pose.bound.rules) if r is not None] + [t]
         driven = sorted(set(driven))
         names = [rig.bone_names[b] for b in driven]
-        rotations = pose.rotations[:, driven]
+        if created:
+            rotations = pose.rotations[:, driven]
+        else:
+            carriers, partial = effective_parents(armature, names)
+            rotations = keyed_rotations(pose, names, carriers)
+            if partial:
+                report_text += ("; these bones follow others only partly (constraint weights) "
+                                "and may be off: " + ", ".join(partial))
         location = pose.location / scale
         target = new_action(name, "OBJECT", armature.name)
         curves = write_channels(target, frame_start + np.arange(frames),
