@@ -74,7 +74,7 @@ def test_export_reimports_with_frames_bones_root_motion_and_joints(clip, tmp_pat
         scene = bpy.context.scene
         scene.frame_set(first + frame)
         heads[frame] = world_heads(arm, names)
-    assert np.abs(heads[:, driven] - pose.heads[:, driven]).max() < 1e-3        # metres
+    assert np.abs(heads[:, driven] - pose.heads[:, driven]).max() < 1e-4        # metres
     root = heads[:, pose.bound.translation_bone]
     assert np.ptp(root[:, 1]) > 0.5                                   # root motion came through
     if rig == "builtin":  # LiftRig's bones start at the 17 joints it was solved from
