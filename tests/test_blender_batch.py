@@ -17,6 +17,7 @@ from blender_helpers import WALK_FRAMES, preset_armature, save_walk_clip, tiny_l
 bpy = pytest.importorskip("bpy")
 
 from liftrig.addon import batch  # noqa: E402
+from liftrig.errors import LiftRigError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,3 +126,25 @@ def test_liftrig_lift_to_fbx_without_bpy_says_what_to_do(clips, tmp_path, monkey
     assert main(["lift", str(folder / "a_walk.npz"), "-o", str(tmp_path / "w.fbx"), "-q"]) == 2
     assert "install the bpy module" in capsys.readouterr().err
     assert not (tmp_path / "w.fbx").exists()
+
+
+def test_worker_process_gives_the_same_clip_and_a_crash_is_clean(clips, tmp_path):
+    from blender_helpers import scene_state
+    from liftrig.addon.engine import lift_to_scene
+    from liftrig.pipeline import LiftOptions, load_clip, load_clip_in_worker
+
+    folder, weights = clips
+    options = LiftOptions(weights=str(weights), device="cpu", precision="fp32")
+    here = load_clip(folder / "b_keypoints.npz", options)
+    there = load_clip_in_worker(folder / "b_keypoints.npz", sys.executable, options)
+    np.testing.assert_array_equal(here.extra["joints3d"], there.extra["joints3d"])
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    before = scene_state(bpy)
+    crash = tmp_path / "crash.sh"
+    crash.write_text("#!/bin/sh\necho 'Segmentation fault' >&2\nkill -SEGV $$\n")
+    crash.chmod(0o755)
+    with pytest.raises(LiftRigError, match="worker .* killed by signal 11.*Segmentation"):
+        lift_to_scene(bpy.context.scene, folder / "b_keypoints.npz", lift_options=options,
+                      worker_python=str(crash))
+    assert scene_state(bpy) == before
