@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-flip", dest="flip", action="store_false")
     g.add_argument("--pose-model", default="full", help="lite, full, heavy or a .task path")
     g.add_argument("--person", type=int, default=None)
+    g.add_argument("--start", type=int, default=0, help="for videos: first frame (default 0)")
+    g.add_argument("--end", type=int, default=None, help="for videos: stop before this frame")
     g.add_argument("--worker-python", metavar="PYTHON",
                    help="run 2D detection and lifting in this interpreter (one with LiftRig, "
                         "torch and mediapipe) instead of Blender's")
@@ -175,7 +177,8 @@ def options_from_args(args):
     from ..retarget.pipeline import RetargetOptions
 
     lift = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
-                       flip=args.flip, pose_model=args.pose_model, person=args.person)
+                       flip=args.flip, pose_model=args.pose_model, person=args.person,
+                       start=args.start, end=args.end)
     if not 0.0 <= args.smoothing <= 5.0:
         raise LiftRigError(f"--smoothing {args.smoothing}: use 0 (off) to 1 (strong)")
     retarget = RetargetOptions(smoothing=args.smoothing, foot_lock=args.foot_lock == "on",

@@ -148,3 +148,29 @@ def test_worker_process_gives_the_same_clip_and_a_crash_is_clean(clips, tmp_path
         lift_to_scene(bpy.context.scene, folder / "b_keypoints.npz", lift_options=options,
                       worker_python=str(crash))
     assert scene_state(bpy) == before
+
+
+@pytest.mark.slow
+def test_real_video_and_a_video_with_nobody_in_it(clips, tmp_path):
+    """MediaPipe on real footage (30 frames) and on an empty grey clip, in one batch."""
+    import cv2
+
+    from conftest import POSE_MODEL, VIDEOS, shared_path
+
+    _, weights = clips
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "outdoor.mp4").symlink_to(shared_path("videos", VIDEOS["outdoor"].name))
+    writer = cv2.VideoWriter(str(videos / "nobody.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25,
+                             (320, 240))
+    for _ in range(20):
+        writer.write(np.full((240, 320, 3), 90, np.uint8))
+    writer.release()
+    code, text = run_batch(videos, "-o", tmp_path / "out", "--format", "blend", "--end", "30",
+                           "--pose-model", shared_path("models", POSE_MODEL.name),
+                           "--weights", weights, "--device", "cpu")
+    assert code == 1
+    rows = {line.split()[0]: line for line in text[text.index("clip "):].splitlines()[2:4]}
+    assert rows["outdoor.mp4"].split()[1:4] == ["ok", "30", "30"]
+    assert "FAILED" in rows["nobody.mp4"] and "No person was detected" in rows["nobody.mp4"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["outdoor.blend"]
