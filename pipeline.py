@@ -1,22 +1,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Video (or a keypoints / joints ``.npz``) -> 2D keypoints -> 3D joints, without Blender.
 
-The one path the command line, the headless batch and the Blender panel share. The heavy
-stages run in this Python when it has torch and mediapipe (:func:`load_clip`), or in a worker
-process with another interpreter (:func:`load_clip_in_worker`); both give the same file.
+The one path the command line, the headless batch and the Blender panel share. The stages run
+in this Python when it has torch, mediapipe and scipy, or in a worker process with another
+interpreter (:mod:`liftrig.worker`); both give the same result.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LiftRigError
 from .formats import Keypoints2D
-from .progress import ProgressFn, report
+from .progress import ProgressFn
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
@@ -80,70 +78,58 @@ def load_clip(source, options: LiftOptions = LiftOptions(),
     return kp
 
 
+def missing_modules(source) -> list[str]:
+    """The modules this Python lacks for ``source`` (a joints file needs only scipy)."""
+    import importlib.util
+
+    source = Path(source)
+    needed = ["scipy"]
+    if source.suffix.lower() != ".npz":
+        needed += ["torch", "mediapipe", "cv2"]
+    else:
+        needed += ["torch"]  # a keypoints-only file is lifted; a joints file is not
+        try:
+            import numpy as np
+
+            with np.load(source, allow_pickle=False) as data:
+                if "joints3d" in data.files:
+                    needed.remove("torch")
+        except Exception:  # unreadable: let load_clip say so
+            pass
+    return [m for m in needed if importlib.util.find_spec(m) is None]
+
+
 def solve_clip(source, rig="builtin", options: LiftOptions = LiftOptions(),
                retarget_options=None, worker_python: str | None = None,
                progress: ProgressFn | None = None):
-    """Everything before Blender: the clip's joints (here or in a worker) retargeted onto
-    ``rig`` (``"builtin"``, a preset name or a :class:`BoundRig`). Returns ``(kp, result)``.
+    """Everything before Blender: the clip's joints retargeted onto ``rig`` (``"builtin"``, a
+    preset name or a :class:`BoundRig`). Returns ``(kp, result)``.
 
-    Safe to run off Blender's main thread: it touches no Blender data.
+    Runs in this Python, or in ``worker_python`` (default ``$LIFTRIG_WORKER_PYTHON`` when this
+    Python lacks torch, mediapipe or scipy) with the same result. Touches no Blender data.
     """
-    from .retarget.pipeline import RetargetOptions, retarget_clip
+    from .retarget.pipeline import RetargetOptions
 
-    if worker_python:
-        kp = load_clip_in_worker(source, worker_python, options, progress)
-    else:
-        kp = load_clip(source, options, progress)
-    result = retarget_clip(kp, None, retarget_options or RetargetOptions(), rig, progress)
-    return kp, result
-
-
-def lift_command(source, output, options: LiftOptions, python: str = "python") -> list[str]:
-    """The ``liftrig lift`` command line that a worker runs for :func:`load_clip_in_worker`."""
-    cmd = [python, "-m", "liftrig", "lift", str(source), "-o", str(output), "-q",
-           "--device", options.device, "--precision", options.precision,
-           "--pose-model", options.pose_model]
-    if options.weights:
-        cmd += ["--weights", str(options.weights)]
-    if not options.flip:
-        cmd.append("--no-flip")
-    if options.person is not None:
-        cmd += ["--person", str(options.person)]
-    return cmd
-
-
-def load_clip_in_worker(source, python: str, options: LiftOptions = LiftOptions(),
-                        progress: ProgressFn | None = None, timeout: float | None = None) -> Keypoints2D:
-    """:func:`load_clip` run by another interpreter (one that has LiftRig, torch and mediapipe),
-    through ``liftrig lift`` into a temporary file. A worker that fails or dies raises a
-    :class:`LiftRigError` with the end of its log."""
-    source = Path(source)
-    if not source.is_file():
+    retarget_options = retarget_options or RetargetOptions()
+    if not Path(source).is_file():
         raise LiftRigError(f"input not found: {source}")
-    if options.start or options.end is not None:
-        raise LiftRigError("a frame range is not passed to a worker yet: lift the whole clip "
-                           "or run the stages in this Python")
-    report(progress, "lifting (worker)", 0, None)
-    with tempfile.TemporaryDirectory(prefix="liftrig-worker-") as tmp:
-        out = Path(tmp) / "joints.npz"
-        env = {**os.environ, "PYTHONNOUSERSITE": "1"}
-        try:
-            run = subprocess.run(lift_command(source, out, options, python), capture_output=True,
-                                 text=True, timeout=timeout, env=env)
-        except FileNotFoundError:
-            raise LiftRigError(f"the worker interpreter {python!r} was not found: set the path of "
-                               "a Python that has LiftRig's requirements") from None
-        except subprocess.TimeoutExpired:
-            raise LiftRigError(f"the worker ({python}) took longer than {timeout:g} s and was "
-                               "stopped") from None
-        if run.returncode != 0 or not out.is_file():
-            tail = "\n".join((run.stderr or run.stdout).strip().splitlines()[-5:])
-            how = (f"was killed by signal {-run.returncode}" if run.returncode < 0
-                   else f"exited with code {run.returncode}")
-            raise LiftRigError(f"the worker ({python}) {how} on {source.name}: {tail}")
-        kp = Keypoints2D.load(out)
-    report(progress, "lifting (worker)", 1, 1)
-    return kp
+    if worker_python is None:
+        missing = missing_modules(source)
+        if missing:
+            worker_python = os.environ.get("LIFTRIG_WORKER_PYTHON")
+            if not worker_python:
+                raise LiftRigError(
+                    f"this Python lacks {', '.join(missing)}: give a worker interpreter that has "
+                    "LiftRig's requirements (--worker-python PATH or LIFTRIG_WORKER_PYTHON)")
+    if worker_python:
+        from .worker import solve_in_worker
+
+        return solve_in_worker(worker_python, source, rig, options, retarget_options, progress)
+    from .retarget.pipeline import retarget_clip
+
+    kp = load_clip(source, options, progress)
+    result = retarget_clip(kp, None, retarget_options, rig, progress)
+    return kp, result
 
 
 ANIMATION_SUFFIXES = (".bvh", ".fbx", ".blend")

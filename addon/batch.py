@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--start", type=int, default=0, help="for videos: first frame (default 0)")
     g.add_argument("--end", type=int, default=None, help="for videos: stop before this frame")
     g.add_argument("--worker-python", metavar="PYTHON",
-                   help="run 2D detection and lifting in this interpreter (one with LiftRig, "
-                        "torch and mediapipe) instead of Blender's")
+                   help="run the stages before Blender (2D, lifting, retargeting) in this "
+                        "interpreter (one with LiftRig's requirements) instead of Blender's; "
+                        "default $LIFTRIG_WORKER_PYTHON when Blender's Python lacks them")
     r = p.add_argument_group("retargeting (as liftrig retarget)")
     r.add_argument("--smoothing", type=float, default=0.5)
     r.add_argument("--foot-lock", choices=("on", "off"), default="on")

@@ -128,16 +128,21 @@ def test_liftrig_lift_to_fbx_without_bpy_says_what_to_do(clips, tmp_path, monkey
     assert not (tmp_path / "w.fbx").exists()
 
 
-def test_worker_process_gives_the_same_clip_and_a_crash_is_clean(clips, tmp_path):
+def test_worker_process_gives_the_same_result_and_a_crash_is_clean(clips, tmp_path):
     from blender_helpers import scene_state
     from liftrig.addon.engine import lift_to_scene
-    from liftrig.pipeline import LiftOptions, load_clip, load_clip_in_worker
+    from liftrig.pipeline import LiftOptions, solve_clip
 
     folder, weights = clips
     options = LiftOptions(weights=str(weights), device="cpu", precision="fp32")
-    here = load_clip(folder / "b_keypoints.npz", options)
-    there = load_clip_in_worker(folder / "b_keypoints.npz", sys.executable, options)
-    np.testing.assert_array_equal(here.extra["joints3d"], there.extra["joints3d"])
+    seen = []
+    kp_here, here = solve_clip(folder / "b_keypoints.npz", "mixamo", options)
+    kp_there, there = solve_clip(folder / "b_keypoints.npz", "mixamo", options,
+                                 worker_python=sys.executable,
+                                 progress=lambda stage, done, total: seen.append(stage))
+    np.testing.assert_array_equal(kp_here.extra["joints3d"], kp_there.extra["joints3d"])
+    np.testing.assert_array_equal(here.pose.rotations, there.pose.rotations)
+    assert "lifting" in seen and any(s.startswith("retarget") for s in seen)
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     before = scene_state(bpy)
@@ -147,7 +152,24 @@ def test_worker_process_gives_the_same_clip_and_a_crash_is_clean(clips, tmp_path
     with pytest.raises(LiftRigError, match="worker .* killed by signal 11.*Segmentation"):
         lift_to_scene(bpy.context.scene, folder / "b_keypoints.npz", lift_options=options,
                       worker_python=str(crash))
+    # A worker's own error comes back as it is.
+    with pytest.raises(LiftRigError, match="not a readable .npz"):
+        lift_to_scene(bpy.context.scene, folder / "c_broken.npz", worker_python=sys.executable)
     assert scene_state(bpy) == before
+
+
+def test_cancel_stops_the_worker(clips):
+    from liftrig.errors import Cancelled
+    from liftrig.pipeline import LiftOptions, solve_clip
+
+    folder, weights = clips
+
+    def cancel(stage, done, total):
+        raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        solve_clip(folder / "b_keypoints.npz", "builtin", LiftOptions(weights=str(weights)),
+                   worker_python=sys.executable, progress=cancel)
 
 
 @pytest.mark.slow

@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The worker process: everything before Blender (2D keypoints, lifting, retargeting) run by
+another interpreter, for a Blender whose Python lacks torch, mediapipe or scipy, or to keep
+Blender responsive.
+
+    python -m liftrig.worker JOB.pickle RESULT.pickle
+
+The job and the result are pickles that LiftRig writes and reads itself, in a private temporary
+folder. Progress goes to stdout as ``progress<TAB>stage<TAB>done<TAB>total`` lines; a
+:class:`LiftRigError` becomes ``error<TAB>message`` on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import Cancelled, LiftRigError
+from .fileio import atomic_write
+from .progress import ProgressFn
+
+
+def _emit(stage: str, done: int, total: int | None) -> None:
+    print(f"progress\t{stage}\t{done}\t{'' if total is None else total}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .pipeline import solve_clip
+
+    job_path, result_path = (argv if argv is not None else sys.argv[1:])[:2]
+    with open(job_path, "rb") as f:
+        job = pickle.load(f)
+    try:
+        solved = solve_clip(job["source"], job["rig"], job["options"], job["retarget_options"],
+                            progress=_emit)
+    except LiftRigError as exc:
+        print(f"error\t{exc}", file=sys.stderr, flush=True)
+        return 2
+    with atomic_write(result_path) as f:
+        pickle.dump(solved, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return 0
+
+
+def solve_in_worker(python: str, source, rig, options, retarget_options,
+                    progress: ProgressFn | None = None, timeout: float | None = None):
+    """:func:`liftrig.pipeline.solve_clip` run by ``python``: returns ``(kp, result)``.
+
+    ``progress`` gets the worker's stages and may raise :class:`Cancelled`, which stops the
+    worker at once. A worker that fails or dies raises :class:`LiftRigError` with its message.
+    """
+    import time
+
+    with tempfile.TemporaryDirectory(prefix="liftrig-worker-") as tmp:
+        job_path, result_path = Path(tmp) / "job.pickle", Path(tmp) / "result.pickle"
+        with open(job_path, "wb") as f:
+            pickle.dump({"source": str(Path(source).resolve()), "rig": rig, "options": options,
+                         "retarget_options": retarget_options}, f)
+        log_path = Path(tmp) / "worker.log"
+        env = {**os.environ, "PYTHONNOUSERSITE": "1"}
+        try:
+            with open(log_path, "w") as log:
+                proc = subprocess.Popen([python, "-m", "liftrig.worker", str(job_path),
+                                         str(result_path)], stdout=subprocess.PIPE,
+                                        stderr=log, text=True, env=env)
+        except (FileNotFoundError, PermissionError) as exc:
+            raise LiftRigError(f"the worker interpreter {python!r} cannot be started ({exc}): "
+                               "set the path of a Python that has LiftRig's requirements") from None
+        started = time.monotonic()
+        try:
+            for line in proc.stdout:
+                parts = line.rstrip("\n").split("\t")
+                if parts[0] == "progress" and len(parts) == 4 and progress is not None:
+                    progress(parts[1], int(parts[2]), int(parts[3]) if parts[3] else None)
+                if timeout is not None and time.monotonic() - started > timeout:
+                    raise LiftRigError(f"the worker ({python}) took longer than {timeout:g} s "
+                                       "and was stopped")
+            proc.wait()
+        except (Cancelled, KeyboardInterrupt, LiftRigError):
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            proc.stdout.close()
+        log = log_path.read_text(errors="replace").strip().splitlines()
+        if proc.returncode != 0 or not result_path.is_file():
+            errors = [ln.split("\t", 1)[1] for ln in log if ln.startswith("error\t")]
+            if errors:
+                raise LiftRigError(errors[-1])
+            how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
+                   else f"exited with code {proc.returncode}")
+            tail = " | ".join(log[-5:]) or "no output"
+            raise LiftRigError(f"the worker ({python}) {how} on {Path(source).name}: {tail}")
+        with open(result_path, "rb") as f:
+            return pickle.load(f)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
