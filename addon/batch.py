@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bone map for --rig: rigify, rigify-metarig, mixamo, ue5, builtin or a "
                         "JSON file (default: detected from the bone names)")
     p.add_argument("--frame-start", type=int, default=1, help="first frame of the action")
+    p.add_argument("--empties", action="store_true",
+                   help="also the 3D joints as animated empties (for inspection)")
+    p.add_argument("--reference", action="store_true",
+                   help="also the solved camera, with the video as its background")
     g = p.add_argument_group("lifting (as liftrig lift)")
     g.add_argument("--weights", metavar="PATH", help="lifter weights (default: installed model)")
     g.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
@@ -155,7 +159,8 @@ def write_output(applied, path: Path) -> None:
 def convert_one(source, output, lift_options: LiftOptions = LiftOptions(),
                 retarget_options=None, rig_file=None, armature_name: str | None = None,
                 bone_map=None, worker_python: str | None = None, frame_start: int = 1,
-                progress: ProgressFn | None = None) -> Row:
+                progress: ProgressFn | None = None, empties: bool = False,
+                reference: bool = False) -> Row:
     """One clip -> one file, in a fresh scene. Raises on failure (the file is not written)."""
     from .engine import lift_to_scene
 
@@ -167,7 +172,7 @@ def convert_one(source, output, lift_options: LiftOptions = LiftOptions(),
         raise LiftRigError(f"input not found: {source}")
     scene, armature = fresh_scene(rig_file, armature_name)
     applied = lift_to_scene(scene, source, armature, bone_map, lift_options, retarget_options,
-                            worker_python, frame_start, progress)
+                            worker_python, frame_start, progress, empties, reference)
     write_output(applied, output)
     frames = applied.frame_end - applied.frame_start + 1
     return Row(source, output, True, frames, applied.fps, time.perf_counter() - started,
@@ -229,7 +234,8 @@ def run(argv: list[str], stdout=None) -> int:
         started = time.perf_counter()
         try:
             rows.append(convert_one(source, output, lift, retarget, args.rig, args.armature,
-                                    args.map, args.worker_python, args.frame_start))
+                                    args.map, args.worker_python, args.frame_start,
+                                    empties=args.empties, reference=args.reference))
         except (KeyboardInterrupt, Cancelled):
             rows.append(Row(source, None, False, seconds=time.perf_counter() - started,
                             message="cancelled"))

@@ -199,6 +199,9 @@ def set_scene_timing(scene, fps: float, frame_start: int, frame_count: int) -> N
     scene.frame_end = frame_start + frame_count - 1
 
 
+KINDS = ("objects", "actions", "armatures", "cameras", "movieclips")
+
+
 class SceneGuard:
     """On an exception inside the ``with``, undo what happened to the scene: remove new objects,
     armatures and actions; restore the objects' animation and rotation modes and the scene's
@@ -210,11 +213,11 @@ class SceneGuard:
 
     def __enter__(self):
         data = bpy.data
-        self.before = {kind: {i.as_pointer() for i in getattr(data, kind)}
-                       for kind in ("objects", "armatures", "actions")}
+        self.before = {kind: {i.as_pointer() for i in getattr(data, kind)} for kind in KINDS}
         r = self.scene.render
         self.timing = (r.fps, r.fps_base, self.scene.frame_start, self.scene.frame_end,
                        self.scene.frame_current)
+        self.view = (self.scene.camera, r.resolution_x, r.resolution_y, r.resolution_percentage)
         self.anim = {}
         for obj in self.objects:
             anim = obj.animation_data
@@ -244,11 +247,12 @@ class SceneGuard:
                 pb = obj.pose.bones.get(bone)
                 if pb is not None:
                     pb.rotation_mode = mode
-        for kind in ("objects", "actions", "armatures"):   # objects first: they use the data
+        r = self.scene.render
+        self.scene.camera, r.resolution_x, r.resolution_y, r.resolution_percentage = self.view
+        for kind in KINDS:                       # objects first: they use the data
             coll = getattr(bpy.data, kind)
             for item in [i for i in coll if i.as_pointer() not in self.before[kind]]:
                 coll.remove(item)
-        r = self.scene.render
         r.fps, r.fps_base, self.scene.frame_start, self.scene.frame_end, frame = self.timing
         self.scene.frame_set(frame)
 
@@ -282,6 +286,17 @@ def create_armature(scene, rig: Rig, name: str):
     return obj
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The footage seen by the solved camera: frame size (w, h) in pixels, focal length in
+    pixels, and the video file (None or an .npz: no background)."""
+
+    size: tuple[int, int]
+    focal_px: float
+    video: Path | None = None
+    first_video_frame: int = 0   # the video frame shown at the action's first frame
+
+
 @dataclass
 class Applied:
     """What :func:`apply_result` put into the scene."""
@@ -297,10 +312,12 @@ class Applied:
 
 
 def apply_result(scene, result, name: str, armature=None, frame_start: int = 1,
-                 progress: ProgressFn | None = None, report_text: str = "") -> Applied:
+                 progress: ProgressFn | None = None, report_text: str = "",
+                 empties: bool = False, reference: Reference | None = None) -> Applied:
     """Write a retargeted clip into ``scene``: on ``armature`` (the rig the result was solved
     for) or on a new LiftRig armature; one action named ``name``; the scene's fps and range
-    follow the clip. All or nothing (see :class:`SceneGuard`)."""
+    follow the clip. ``empties``: the 3D joints as empties too; ``reference``: the solved
+    camera with the video behind. All or nothing (see :class:`SceneGuard`)."""
     pose = result.pose
     rig = pose.rig
     frames = pose.num_frames
@@ -332,6 +349,15 @@ def apply_result(scene, result, name: str, armature=None, frame_start: int = 1,
         for bone in names:
             armature.pose.bones[bone].rotation_mode = "QUATERNION"
         assign_action(armature, target)
+        if empties or reference is not None:
+            from .reference import add_joint_empties, add_reference_camera
+
+            if empties:
+                add_joint_empties(scene, name, result.world, frame_start)
+            if reference is not None and result.world_frame is not None:
+                add_reference_camera(scene, name, result.world_frame, reference.size,
+                                     reference.focal_px, reference.video,
+                                     frame_start - reference.first_video_frame)
         set_scene_timing(scene, result.fps, frame_start, frames)
         scene.frame_set(frame_start)
     return Applied(armature, target.action, frame_start, frame_start + frames - 1, result.fps,
@@ -340,11 +366,22 @@ def apply_result(scene, result, name: str, armature=None, frame_start: int = 1,
 
 def lift_to_scene(scene, source, armature=None, bone_map=None, lift_options=None,
                   retarget_options=None, worker_python: str | None = None,
-                  frame_start: int = 1, progress: ProgressFn | None = None) -> Applied:
-    """Video or ``.npz`` -> keys on ``armature`` (or a new LiftRig armature) in ``scene``."""
+                  frame_start: int = 1, progress: ProgressFn | None = None,
+                  empties: bool = False, reference: bool = False) -> Applied:
+    """Video or ``.npz`` -> keys on ``armature`` (or a new LiftRig armature) in ``scene``;
+    ``empties`` / ``reference`` add the joints as empties / the camera with the video."""
     from ..pipeline import LiftOptions, clip_name, solve_clip
+    from ..retarget.pipeline import RetargetOptions
+    from ..retarget.root import PinholeCamera
 
+    retarget_options = retarget_options or RetargetOptions()
     rig, text = target_rig(armature, bone_map)
-    _, result = solve_clip(source, rig, lift_options or LiftOptions(), retarget_options,
-                           worker_python, progress)
-    return apply_result(scene, result, clip_name(source), armature, frame_start, progress, text)
+    kp, result = solve_clip(source, rig, lift_options or LiftOptions(), retarget_options,
+                            worker_python, progress)
+    seen_by = None
+    if reference:
+        focal = retarget_options.focal_px or PinholeCamera.from_fov(
+            kp.size, retarget_options.fov_deg).focal
+        seen_by = Reference(kp.size, float(focal), Path(source), int(kp.frame_index[0]))
+    return apply_result(scene, result, clip_name(source), armature, frame_start, progress, text,
+                        empties, seen_by)

@@ -63,7 +63,8 @@ def test_rig_blend_is_animated_saved_elsewhere_and_left_untouched(clips, tmp_pat
     bpy.ops.wm.save_as_mainfile(filepath=str(rig))
     digest = hashlib.sha256(rig.read_bytes()).hexdigest()
     out = tmp_path / "walk.blend"
-    code, text = run_batch(folder / "a_walk.npz", "-o", out, "--rig", rig, "--map", "mixamo")
+    code, text = run_batch(folder / "a_walk.npz", "-o", out, "--rig", rig, "--map", "mixamo",
+                           "--empties", "--reference")
     assert code == 0, text
     assert hashlib.sha256(rig.read_bytes()).hexdigest() == digest
     bpy.ops.wm.open_mainfile(filepath=str(out))
@@ -71,6 +72,7 @@ def test_rig_blend_is_animated_saved_elsewhere_and_left_untouched(clips, tmp_pat
     assert arm.animation_data.action.name == "a_walk"
     assert tuple(arm.animation_data.action.frame_range) == (1.0, float(WALK_FRAMES))
     assert (bpy.context.scene.frame_start, bpy.context.scene.frame_end) == (1, WALK_FRAMES)
+    assert bpy.context.scene.camera.name == "a_walk camera" and "a_walk Pelvis" in bpy.data.objects
 
 
 def test_rig_without_armature_and_bad_arguments_fail_clearly(clips, tmp_path):
@@ -189,6 +191,7 @@ def test_real_video_and_a_video_with_nobody_in_it(clips, tmp_path):
         writer.write(np.full((240, 320, 3), 90, np.uint8))
     writer.release()
     code, text = run_batch(videos, "-o", tmp_path / "out", "--format", "blend", "--end", "30",
+                           "--reference",
                            "--pose-model", shared_path("models", POSE_MODEL.name),
                            "--weights", weights, "--device", "cpu")
     assert code == 1
@@ -196,3 +199,6 @@ def test_real_video_and_a_video_with_nobody_in_it(clips, tmp_path):
     assert rows["outdoor.mp4"].split()[1:4] == ["ok", "30", "30"]
     assert "FAILED" in rows["nobody.mp4"] and "No person was detected" in rows["nobody.mp4"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["outdoor.blend"]
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out" / "outdoor.blend"))
+    background = bpy.context.scene.camera.data.background_images[0]
+    assert Path(background.clip.filepath).name == "outdoor.mp4"

@@ -176,3 +176,43 @@ def test_generated_rigify_rig_controls_point_where_the_solve_says(clip, scene):
             cos = axis @ want / np.linalg.norm(axis) / np.linalg.norm(want)
             worst = max(worst, np.degrees(np.arccos(np.clip(cos, -1, 1))))
     assert worst < 0.5                                         # degrees
+
+
+def test_joint_empties_and_the_solved_camera_line_up_with_the_footage(clip, scene):
+    from bpy_extras.object_utils import world_to_camera_view
+
+    from liftrig.formats import Keypoints2D
+    from liftrig.h36m import JOINT_NAMES
+
+    applied = engine.lift_to_scene(scene, clip, empties=True, reference=True)
+    kp = Keypoints2D.load(clip)
+    cam = scene.camera
+    assert cam is not None and cam.name == "walk camera"
+    assert (scene.render.resolution_x, scene.render.resolution_y) == kp.size
+    empties = [bpy.data.objects[f"walk {j}"] for j in JOINT_NAMES]
+    assert all(e.parent.name == "walk joints" for e in empties)
+    w, h = kp.size
+    errors = []
+    for frame in range(0, WALK_FRAMES, 10):
+        scene.frame_set(applied.frame_start + frame)
+        for j, empty in enumerate(empties):
+            u, v, depth = world_to_camera_view(scene, cam, empty.matrix_world.translation)
+            assert depth > 0
+            errors.append(np.hypot(u * w - kp.keypoints[frame, j, 0],
+                                   (1 - v) * h - kp.keypoints[frame, j, 1]))
+    # The empties carry the cleaned (smoothed, foot-locked) points: about 1 px off the 2D.
+    assert np.median(errors) < 3.0 and np.max(errors) < 10.0        # pixels in 1920 x 1080
+
+
+def test_failure_after_empties_and_camera_removes_them_too(clip, scene, monkeypatch):
+    before = scene_state(bpy)
+    cameras = len(bpy.data.cameras)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(engine, "set_scene_timing", broken)
+    with pytest.raises(RuntimeError):
+        engine.lift_to_scene(scene, clip, empties=True, reference=True)
+    assert scene_state(bpy) == before and len(bpy.data.cameras) == cameras
+    assert scene.camera is None
