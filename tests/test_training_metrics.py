@@ -100,3 +100,16 @@ def test_table_has_the_papers_columns():
     p1 = table.splitlines()[1].split()
     assert p1[0] == "P1" and p1[3] == "40.0" and p1[14] == "50.0" and p1[16] == "45.0"
     assert "Avg. is over the other actions" in table
+
+
+def test_acceleration_error_jitter_and_bone_stability_by_hand():
+    # One joint moving along x: positions 0, 1, 4, 9 (constant acceleration 2) vs a still truth.
+    pred = np.zeros((4, 1, 3))
+    pred[:, 0, 0] = [0, 1, 4, 9]
+    gt = np.zeros((4, 1, 3))
+    np.testing.assert_allclose(metrics.acceleration_error(pred, gt), [2.0, 2.0])
+    assert metrics.mean_acceleration(pred) == pytest.approx(2.0)
+    # A bone of length 1 then 3: std 1.
+    poses = np.zeros((2, 2, 3))
+    poses[:, 1, 1] = [1.0, 3.0]
+    np.testing.assert_allclose(metrics.bone_length_std(poses, [(0, 1)]), [1.0])

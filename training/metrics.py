@@ -58,3 +58,19 @@ def auc(pred: np.ndarray, gt: np.ndarray, max_threshold: float = 0.15, steps: in
     """Mean PCK (0-100) over ``steps`` thresholds evenly from 0 to ``max_threshold`` (3DHP: 0..150 mm
     by 5 mm)."""
     return float(np.mean([pck(pred, gt, t) for t in np.linspace(0, max_threshold, steps)]))
+
+
+def acceleration_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Mean per-joint acceleration error [N - 2]: MPJPE of the second differences (jitter)."""
+    return mpjpe(np.diff(pred, n=2, axis=0), np.diff(gt, n=2, axis=0))
+
+
+def mean_acceleration(poses: np.ndarray) -> float:
+    """Mean joint acceleration magnitude (jitter of a sequence with no ground truth) [scalar]."""
+    return float(np.linalg.norm(np.diff(np.asarray(poses, np.float64), n=2, axis=0), axis=-1).mean())
+
+
+def bone_length_std(poses: np.ndarray, bones) -> np.ndarray:
+    """Standard deviation of each bone's length over a sequence [len(bones)]."""
+    poses = np.asarray(poses, np.float64)
+    return np.array([np.linalg.norm(poses[:, c] - poses[:, p], axis=-1).std() for p, c in bones])

@@ -248,14 +248,12 @@ def sample_camera(rng, centre: np.ndarray, ranges: CameraRanges):
     return rotation, position, focal, principal, (int(w), int(h))
 
 
-def synthesize(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
-               ranges: CameraRanges = CameraRanges(), noise: DetectorNoise | None = DetectorNoise(),
-               mirror: bool = False):
-    """One training pair from world points [T, 17, 3] (targets) and landmarks [T, 17, 3]:
-    (2D input [T, 17, 2] normalised screen coordinates, 3D target [T, 17, 3] metres, camera axes,
-    root-relative). ``noise=None`` gives clean projections."""
-    from ...lifter.inference import normalize_screen
-
+def film(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
+         ranges: CameraRanges = CameraRanges(), noise: DetectorNoise | None = DetectorNoise(),
+         mirror: bool = False):
+    """Film world points [T, 17, 3] (targets) and landmarks [T, 17, 3] with a random camera:
+    (2D keypoints [T, 17, 2] in pixels as LiftRig's 2D stage would give them, the frame size
+    (w, h), 3D target [T, 17, 3] metres, camera axes, root-relative). ``noise=None``: exact."""
     scale = rng.uniform(*ranges.height_scale)
     root = h36m[:, :1].copy()
     h36m = root + scale * (h36m - root)   # a taller or shorter subject, same path
@@ -279,9 +277,18 @@ def synthesize(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
     if noise is not None:
         pixels, scores = _detector_errors(rng, pixels, noise, fps)
     points2d, _ = coco17_to_h36m(pixels, scores)
-    x = normalize_screen(points2d.astype(np.float64), size)
-    y = cam_h36m - cam_h36m[:, :1]
-    return x.astype(np.float32), y.astype(np.float32)
+    return points2d, size, (cam_h36m - cam_h36m[:, :1]).astype(np.float32)
+
+
+def synthesize(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
+               ranges: CameraRanges = CameraRanges(), noise: DetectorNoise | None = DetectorNoise(),
+               mirror: bool = False):
+    """One training pair: (2D input [T, 17, 2] normalised screen coordinates, 3D target
+    [T, 17, 3]), see :func:`film`."""
+    from ...lifter.inference import normalize_screen
+
+    points2d, size, target = film(rng, h36m, coco, fps, ranges, noise, mirror)
+    return normalize_screen(points2d.astype(np.float64), size).astype(np.float32), target
 
 
 def _detector_errors(rng, pixels: np.ndarray, noise: DetectorNoise, fps: float):
