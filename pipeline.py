@@ -96,21 +96,101 @@ def missing_modules(source) -> list[str]:
                     needed.remove("torch")
         except Exception:  # unreadable: let load_clip say so
             pass
-    return [m for m in needed if importlib.util.find_spec(m) is None]
+    def lacks(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is None
+        except (ImportError, ValueError):
+            return True
+
+    return [m for m in needed if lacks(m)]
 
 
 def solve_clip(source, rig="builtin", options: LiftOptions = LiftOptions(),
-               retarget_options=None, worker_python: str | None = None,
-               progress: ProgressFn | None = None):
-    """Everything before Blender: the clip's joints retargeted onto ``rig`` (``"builtin"``, a
-    preset name or a :class:`BoundRig`). Returns ``(kp, result)``.
+               retarget_options=None, progress: ProgressFn | None = None):
+    """The clip's joints retargeted onto ``rig`` (``"builtin"``, a preset name or a
+    :class:`BoundRig`), in this Python. Returns ``(kp, RetargetResult)``."""
+    from .retarget.pipeline import RetargetOptions, retarget_clip
 
-    Runs in this Python, or in ``worker_python`` (default ``$LIFTRIG_WORKER_PYTHON`` when this
-    Python lacks torch, mediapipe or scipy) with the same result. Touches no Blender data.
-    """
+    kp = load_clip(source, options, progress)
+    result = retarget_clip(kp, None, retarget_options or RetargetOptions(), rig, progress)
+    return kp, result
+
+
+def bind_spec(armature, bone_map=None):
+    """Bind an :class:`ArmatureSpec` to a bone map: ``None``/``"auto"`` detects the preset from
+    the bone names, else a preset name or a JSON map file. Returns (BoundRig, report)."""
+    from .retarget.bonemap import bind, load_bone_map_json
+    from .retarget.presets import PRESETS, detect_preset, preset_bone_map
+    from .retarget.rig import Rig
+
+    rig = Rig.from_matrices(armature.name, armature.bone_names, armature.parent_names,
+                            armature.matrices, armature.lengths)
+    if bone_map is None or bone_map == "auto":
+        match = detect_preset(rig.bone_names)
+        bound = bind(rig, match.bone_map)
+        return bound, match.report() + "; " + bound.report()
+    if str(bone_map) in PRESETS:
+        bone_map = preset_bone_map(str(bone_map))
+    else:
+        path = Path(bone_map)
+        if path.suffix.lower() != ".json":
+            raise LiftRigError(f"bone map {bone_map!r}: use a preset ({', '.join(PRESETS)}) or a "
+                               ".json bone map")
+        if not path.is_file():
+            raise LiftRigError(f"bone map not found: {path}")
+        bone_map, _ = load_bone_map_json(path)
+    bound = bind(rig, bone_map)
+    return bound, bound.report()
+
+
+def keyed_motion(kp: Keypoints2D, result, options, report_text: str = ""):
+    """A :class:`liftrig.motion.KeyedMotion` (numpy only) from a retargeted clip."""
+    from .motion import KeyedMotion
+    from .retarget.root import PinholeCamera
+
+    pose = result.pose
+    rig, bound = pose.rig, pose.bound
+    keyed = sorted({b for b, r in enumerate(bound.rules) if r is not None}
+                   | {bound.translation_bone})
+    focal = options.focal_px or PinholeCamera.from_fov(kp.size, options.fov_deg).focal
+    frame = result.world_frame
+    return KeyedMotion(
+        rig_name=rig.name, bone_names=rig.bone_names, parents=rig.parents,
+        rest_heads=rig.rest_heads, rest_tails=rig.rest_tails, rest_rotations=rig.rest_rotations,
+        keyed=tuple(rig.bone_names[b] for b in keyed),
+        world_rotations=pose.world_rotations[:, keyed], heads=pose.heads[:, keyed],
+        translation_bone=rig.bone_names[bound.translation_bone], location=pose.location,
+        fps=float(kp.fps), world=result.world,
+        camera_to_world=None if frame is None else frame.camera_matrix,
+        size=kp.size, focal_px=float(focal), first_video_frame=int(kp.frame_index[0]),
+        report=report_text or "LiftRig skeleton sized to the subject")
+
+
+def solve_here(source, armature=None, bone_map=None, options: LiftOptions = LiftOptions(),
+               retarget_options=None, progress: ProgressFn | None = None):
+    """:func:`solve_for_blender` in this Python. ``retarget_options``: a RetargetOptions, or a
+    dict of its fields (what Blender's side passes, as it cannot import the solver)."""
     from .retarget.pipeline import RetargetOptions
 
+    if isinstance(retarget_options, dict):
+        retarget_options = RetargetOptions(**retarget_options)
     retarget_options = retarget_options or RetargetOptions()
+    rig, text = ("builtin", "") if armature is None else bind_spec(armature, bone_map)
+    kp, result = solve_clip(source, rig, options, retarget_options, progress)
+    return keyed_motion(kp, result, retarget_options, text)
+
+
+def solve_for_blender(source, armature=None, bone_map=None,
+                      options: LiftOptions = LiftOptions(), retarget_options=None,
+                      worker_python: str | None = None, progress: ProgressFn | None = None):
+    """Everything before Blender data is touched: video or ``.npz`` -> a
+    :class:`liftrig.motion.KeyedMotion` for ``armature`` (an :class:`ArmatureSpec` bound with
+    ``bone_map``; None: LiftRig's skeleton sized to the subject).
+
+    Runs in this Python, or in ``worker_python`` (default ``$LIFTRIG_WORKER_PYTHON`` when this
+    Python lacks torch, mediapipe or scipy, as Blender's does) with the same result. Touches no
+    Blender data, so it may run off Blender's main thread.
+    """
     if not Path(source).is_file():
         raise LiftRigError(f"input not found: {source}")
     if worker_python is None:
@@ -122,14 +202,15 @@ def solve_clip(source, rig="builtin", options: LiftOptions = LiftOptions(),
                     f"this Python lacks {', '.join(missing)}: give a worker interpreter that has "
                     "LiftRig's requirements (--worker-python PATH or LIFTRIG_WORKER_PYTHON)")
     if worker_python:
+        import dataclasses
+
         from .worker import solve_in_worker
 
-        return solve_in_worker(worker_python, source, rig, options, retarget_options, progress)
-    from .retarget.pipeline import retarget_clip
-
-    kp = load_clip(source, options, progress)
-    result = retarget_clip(kp, None, retarget_options, rig, progress)
-    return kp, result
+        if dataclasses.is_dataclass(retarget_options):
+            retarget_options = dataclasses.asdict(retarget_options)
+        return solve_in_worker(worker_python, source, armature, bone_map, options,
+                               retarget_options, progress)
+    return solve_here(source, armature, bone_map, options, retarget_options, progress)
 
 
 ANIMATION_SUFFIXES = (".bvh", ".fbx", ".blend")

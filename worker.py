@@ -29,14 +29,14 @@ def _emit(stage: str, done: int, total: int | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .pipeline import solve_clip
+    from .pipeline import solve_here
 
     job_path, result_path = (argv if argv is not None else sys.argv[1:])[:2]
     with open(job_path, "rb") as f:
         job = pickle.load(f)
     try:
-        solved = solve_clip(job["source"], job["rig"], job["options"], job["retarget_options"],
-                            progress=_emit)
+        solved = solve_here(job["source"], job["armature"], job["bone_map"], job["options"],
+                            job["retarget_options"], progress=_emit)
     except LiftRigError as exc:
         print(f"error\t{exc}", file=sys.stderr, flush=True)
         return 2
@@ -45,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def solve_in_worker(python: str, source, rig, options, retarget_options,
+def solve_in_worker(python: str, source, armature, bone_map, options, retarget_options,
                     progress: ProgressFn | None = None, timeout: float | None = None):
-    """:func:`liftrig.pipeline.solve_clip` run by ``python``: returns ``(kp, result)``.
+    """:func:`liftrig.pipeline.solve_for_blender` run by ``python``: returns its
+    :class:`liftrig.motion.KeyedMotion` (numpy only, so Blender can unpickle it).
 
     ``progress`` gets the worker's stages and may raise :class:`Cancelled`, which stops the
     worker at once. A worker that fails or dies raises :class:`LiftRigError` with its message.
@@ -57,10 +58,12 @@ def solve_in_worker(python: str, source, rig, options, retarget_options,
     with tempfile.TemporaryDirectory(prefix="liftrig-worker-") as tmp:
         job_path, result_path = Path(tmp) / "job.pickle", Path(tmp) / "result.pickle"
         with open(job_path, "wb") as f:
-            pickle.dump({"source": str(Path(source).resolve()), "rig": rig, "options": options,
-                         "retarget_options": retarget_options}, f)
+            pickle.dump({"source": str(Path(source).resolve()), "armature": armature,
+                         "bone_map": None if bone_map is None else str(bone_map),
+                         "options": options, "retarget_options": retarget_options}, f)
         log_path = Path(tmp) / "worker.log"
-        env = {**os.environ, "PYTHONNOUSERSITE": "1"}
+        env = {k: v for k, v in os.environ.items() if k != "LIFTRIG_WORKER_PYTHON"}
+        env["PYTHONNOUSERSITE"] = "1"
         try:
             with open(log_path, "w") as log:
                 proc = subprocess.Popen([python, "-m", "liftrig.worker", str(job_path),

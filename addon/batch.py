@@ -180,17 +180,18 @@ def convert_one(source, output, lift_options: LiftOptions = LiftOptions(),
 
 
 def options_from_args(args):
-    from ..retarget.pipeline import RetargetOptions
-
+    """(LiftOptions, retargeting options as a dict of RetargetOptions' fields: Blender's side
+    does not import the solver)."""
     lift = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
                        flip=args.flip, pose_model=args.pose_model, person=args.person,
                        start=args.start, end=args.end)
     if not 0.0 <= args.smoothing <= 5.0:
         raise LiftRigError(f"--smoothing {args.smoothing}: use 0 (off) to 1 (strong)")
-    retarget = RetargetOptions(smoothing=args.smoothing, foot_lock=args.foot_lock == "on",
-                               root_motion=args.root_motion == "on", facing=args.facing,
-                               focal_px=args.focal_px,
-                               **({"fov_deg": args.fov} if args.fov is not None else {}))
+    retarget = {"smoothing": args.smoothing, "foot_lock": args.foot_lock == "on",
+                "root_motion": args.root_motion == "on", "facing": args.facing,
+                "focal_px": args.focal_px}
+    if args.fov is not None:
+        retarget["fov_deg"] = args.fov
     return lift, retarget
 
 

@@ -4,9 +4,11 @@ call. Reads a rig's rest pose for the solver, creates LiftRig's own armature, wr
 sets the scene's frame rate and range. Any failure (or :class:`Cancelled` from ``progress``)
 leaves the scene as it was: no new objects, no half-written action.
 
-Split for the panel's background jobs: :func:`target_rig` (main thread, reads Blender data) ->
-:func:`liftrig.pipeline.solve_clip` (no Blender data, may run elsewhere) -> :func:`apply_result`
-(main thread, writes Blender data). :func:`lift_to_scene` chains the three.
+Split for the panel's background jobs: :func:`armature_spec` (main thread, reads Blender data)
+-> :func:`liftrig.pipeline.solve_for_blender` (no Blender data; in a thread or a worker process)
+-> :func:`apply_motion` (main thread, writes Blender data). :func:`lift_to_scene` chains the
+three. This side imports numpy only (Blender's Python has no scipy): the solver runs in
+:mod:`liftrig.pipeline` or its worker.
 """
 
 from __future__ import annotations
@@ -19,10 +21,8 @@ import bpy
 import numpy as np
 
 from ..errors import LiftRigError
+from ..motion import ArmatureSpec, KeyedMotion, keyed_quaternions
 from ..progress import ProgressFn, report
-from ..retarget.bonemap import BoundRig, bind, load_bone_map_json
-from ..retarget.presets import PRESETS, detect_preset, preset_bone_map
-from ..retarget.rig import Rig
 from .keyframes import assign_action, new_action, pose_channels, write_channels
 
 
@@ -37,8 +37,8 @@ def armature_scale(obj) -> float:
     return float(scale[0])
 
 
-def rig_from_armature(obj) -> Rig:
-    """The armature's rest pose as a :class:`Rig` in world space (metres, unscaled frames), so
+def armature_spec(obj) -> ArmatureSpec:
+    """The armature's rest pose for the solver, in world space (metres, unscaled frames), so
     rigs imported with a rotation or a 0.01 scale (FBX from Mixamo) retarget correctly."""
     if obj is None or obj.type != "ARMATURE":
         raise LiftRigError(f"{getattr(obj, 'name', obj)!r} is not an armature")
@@ -47,42 +47,19 @@ def rig_from_armature(obj) -> Rig:
         raise LiftRigError(f"armature {obj.name!r} has no bones")
     scale = armature_scale(obj)
     to_world = np.array(obj.matrix_world)
-    to_world[:3, :3] /= scale
-    matrices = np.array([np.array(b.matrix_local) for b in bones])
-    matrices = to_world @ matrices
-    matrices[:, :3, 3] = (np.array(obj.matrix_world) @ np.array(
-        [np.append(np.array(b.head_local), 1.0) for b in bones]).T).T[:, :3]
-    lengths = np.array([b.length for b in bones]) * scale
-    return Rig.from_matrices(obj.name, [b.name for b in bones],
-                             [b.parent.name if b.parent else None for b in bones],
-                             matrices, lengths)
-
-
-def bind_armature(obj, bone_map=None) -> tuple[BoundRig, str]:
-    """Bind an armature to a bone map: ``None`` detects the preset from the bone names, or a
-    preset name, or a JSON map file. Returns (bound rig, a report of what is driven)."""
-    rig = rig_from_armature(obj)
-    if bone_map is None or bone_map == "auto":
-        match = detect_preset(rig.bone_names)
-        bound = bind(rig, match.bone_map)
-        return bound, match.report() + "; " + bound.report()
-    if str(bone_map) in PRESETS:
-        bone_map = preset_bone_map(str(bone_map))
-    elif isinstance(bone_map, (str, Path)):
-        path = Path(bone_map)
-        if path.suffix.lower() != ".json":
-            raise LiftRigError(f"--map {bone_map!r}: use a preset ({', '.join(PRESETS)}) or a "
-                               ".json bone map")
-        if not path.is_file():
-            raise LiftRigError(f"bone map not found: {path}")
-        bone_map, _ = load_bone_map_json(path)
-    bound = bind(rig, bone_map)
-    return bound, bound.report()
+    rotation = to_world.copy()
+    rotation[:3, :3] /= scale
+    matrices = rotation @ np.array([np.array(b.matrix_local) for b in bones])
+    heads = np.array([np.append(np.array(b.head_local), 1.0) for b in bones])
+    matrices[:, :3, 3] = (heads @ to_world.T)[:, :3]
+    return ArmatureSpec(obj.name, tuple(b.name for b in bones),
+                        tuple(b.parent.name if b.parent else None for b in bones),
+                        matrices, np.array([b.length for b in bones]) * scale)
 
 
 def find_armature(objects, name: str | None = None):
-    """The armature among ``objects`` (the one named ``name``, or the only/first-listed one
-    with the most bones); a clear error when there is none."""
+    """The armature among ``objects`` (the one named ``name``, or the one with the most
+    bones); a clear error when there is none."""
     armatures = [o for o in objects if o.type == "ARMATURE"]
     if name:
         found = [o for o in armatures if o.name == name]
@@ -93,14 +70,6 @@ def find_armature(objects, name: str | None = None):
     if not armatures:
         raise LiftRigError("no armature found: the rig file has no armature object")
     return max(armatures, key=lambda o: len(o.data.bones))
-
-
-def target_rig(armature=None, bone_map=None):
-    """What to hand :func:`solve_clip`: ``"builtin"`` without an armature, else the bound rig.
-    Returns (rig, report)."""
-    if armature is None:
-        return "builtin", "LiftRig skeleton sized to the subject"
-    return bind_armature(armature, bone_map)
 
 
 # --- constraints: which driven bone really carries each driven bone ---------------------------
@@ -163,25 +132,6 @@ def effective_parents(obj, names, tolerance: float = 1e-3) -> tuple[dict, list[s
         # The deepest carrier: the one that the other carriers of b also carry.
         carriers[b] = max(full[b], key=lambda c: (len(full[c] & full[b]), c), default=None)
     return carriers, sorted(set(partial))
-
-
-def keyed_rotations(pose, names, carriers) -> np.ndarray:
-    """``rotation_quaternion`` values [F, len(names), 4] for driven bones that follow
-    ``carriers`` (see :func:`effective_parents`) rather than their parents in the bone tree."""
-    from ..retarget.rotations import continuous_quaternions, quat_from_matrix
-
-    rig = pose.rig
-    world = pose.world_rotations
-    out = []
-    for name in names:
-        b = rig.index(name)
-        carrier = carriers.get(name)
-        rel = world[:, b]
-        if carrier is not None:
-            rel = np.swapaxes(world[:, rig.index(carrier)], -1, -2) @ rel
-        rest = rig.rest_rotations[b]
-        out.append(rest.T @ rel @ rest)
-    return continuous_quaternions(quat_from_matrix(np.stack(out, axis=1)))
 
 
 # --- writing into the scene ------------------------------------------------------------------
@@ -257,9 +207,9 @@ class SceneGuard:
         self.scene.frame_set(frame)
 
 
-def create_armature(scene, rig: Rig, name: str):
-    """A new armature object with ``rig``'s bones (heads, tails, rolls from its rest frames),
-    linked to the scene's collection."""
+def create_armature(scene, rig, name: str):
+    """A new armature object with ``rig``'s bones (a Rig or a KeyedMotion: ``bone_names``,
+    ``parents``, ``rest_heads``, ``rest_tails``, ``rest_rotations``), linked to the scene."""
     data = bpy.data.armatures.new(name)
     obj = bpy.data.objects.new(name, data)
     scene.collection.objects.link(obj)
@@ -286,17 +236,6 @@ def create_armature(scene, rig: Rig, name: str):
     return obj
 
 
-@dataclass(frozen=True)
-class Reference:
-    """The footage seen by the solved camera: frame size (w, h) in pixels, focal length in
-    pixels, and the video file (None or an .npz: no background)."""
-
-    size: tuple[int, int]
-    focal_px: float
-    video: Path | None = None
-    first_video_frame: int = 0   # the video frame shown at the action's first frame
-
-
 @dataclass
 class Applied:
     """What :func:`apply_result` put into the scene."""
@@ -311,57 +250,52 @@ class Applied:
     report: str = ""
 
 
-def apply_result(scene, result, name: str, armature=None, frame_start: int = 1,
-                 progress: ProgressFn | None = None, report_text: str = "",
-                 empties: bool = False, reference: Reference | None = None) -> Applied:
-    """Write a retargeted clip into ``scene``: on ``armature`` (the rig the result was solved
-    for) or on a new LiftRig armature; one action named ``name``; the scene's fps and range
-    follow the clip. ``empties``: the 3D joints as empties too; ``reference``: the solved
-    camera with the video behind. All or nothing (see :class:`SceneGuard`)."""
-    pose = result.pose
-    rig = pose.rig
-    frames = pose.num_frames
+def apply_motion(scene, motion: KeyedMotion, name: str, armature=None, frame_start: int = 1,
+                 progress: ProgressFn | None = None, empties: bool = False,
+                 reference: bool = False, video=None) -> Applied:
+    """Write a solved clip into ``scene``: on ``armature`` (the one ``motion`` was solved for)
+    or on a new LiftRig armature; one action named ``name``; the scene's fps and range follow
+    the clip. ``empties``: the 3D joints as empties too; ``reference``: the solved camera, with
+    ``video`` behind it. All or nothing (see :class:`SceneGuard`)."""
+    frames = motion.num_frames
+    text = motion.report
     with SceneGuard(scene, [armature]):
         created = armature is None
         if created:
             report(progress, "writing keys", 0, None)
-            armature = create_armature(scene, rig, f"{name} rig")
-        elif set(rig.bone_names) - set(armature.pose.bones.keys()):
-            raise LiftRigError(f"armature {armature.name!r} lacks bones of the solved rig")
+            armature = create_armature(scene, motion, f"{name} rig")
+        missing = [b for b in motion.keyed if b not in armature.pose.bones]
+        if missing:
+            raise LiftRigError(f"armature {armature.name!r} lacks the bones "
+                               f"{', '.join(missing[:8])} of the rig the clip was solved for")
         scale = 1.0 if created else armature_scale(armature)
-        t = pose.bound.translation_bone
-        driven = [b for b, r in enumerate(pose.bound.rules) if r is not None] + [t]
-        driven = sorted(set(driven))
-        names = [rig.bone_names[b] for b in driven]
-        if created:
-            rotations = pose.rotations[:, driven]
-        else:
-            carriers, partial = effective_parents(armature, names)
-            rotations = keyed_rotations(pose, names, carriers)
-            if partial:
-                report_text += ("; these bones follow others only partly (constraint weights) "
-                                "and may be off: " + ", ".join(partial))
-        location = pose.location / scale
+        names = list(motion.keyed)
+        carriers, partial = effective_parents(armature, names)
+        if partial:
+            text += ("; these bones follow others only partly (constraint weights) and may be "
+                     "off: " + ", ".join(partial))
+        rotations = keyed_quaternions(motion, carriers)
         target = new_action(name, "OBJECT", armature.name)
         curves = write_channels(target, frame_start + np.arange(frames),
-                                pose_channels(names, rotations, rig.bone_names[t], location),
+                                pose_channels(names, rotations, motion.translation_bone,
+                                              motion.location / scale),
                                 progress, total=4 * len(names) + 3)
         for bone in names:
             armature.pose.bones[bone].rotation_mode = "QUATERNION"
         assign_action(armature, target)
-        if empties or reference is not None:
+        if empties or reference:
             from .reference import add_joint_empties, add_reference_camera
 
             if empties:
-                add_joint_empties(scene, name, result.world, frame_start)
-            if reference is not None and result.world_frame is not None:
-                add_reference_camera(scene, name, result.world_frame, reference.size,
-                                     reference.focal_px, reference.video,
-                                     frame_start - reference.first_video_frame)
-        set_scene_timing(scene, result.fps, frame_start, frames)
+                add_joint_empties(scene, name, motion.world, frame_start)
+            if reference and motion.camera_to_world is not None:
+                add_reference_camera(scene, name, motion.camera_to_world, motion.size,
+                                     motion.focal_px, video,
+                                     frame_start - motion.first_video_frame)
+        set_scene_timing(scene, motion.fps, frame_start, frames)
         scene.frame_set(frame_start)
-    return Applied(armature, target.action, frame_start, frame_start + frames - 1, result.fps,
-                   curves, created, report_text)
+    return Applied(armature, target.action, frame_start, frame_start + frames - 1, motion.fps,
+                   curves, created, text)
 
 
 def lift_to_scene(scene, source, armature=None, bone_map=None, lift_options=None,
@@ -369,19 +303,12 @@ def lift_to_scene(scene, source, armature=None, bone_map=None, lift_options=None
                   frame_start: int = 1, progress: ProgressFn | None = None,
                   empties: bool = False, reference: bool = False) -> Applied:
     """Video or ``.npz`` -> keys on ``armature`` (or a new LiftRig armature) in ``scene``;
-    ``empties`` / ``reference`` add the joints as empties / the camera with the video."""
-    from ..pipeline import LiftOptions, clip_name, solve_clip
-    from ..retarget.pipeline import RetargetOptions
-    from ..retarget.root import PinholeCamera
+    ``empties`` / ``reference`` add the joints as empties / the camera with the video.
+    ``retarget_options``: a dict of RetargetOptions' fields (or the object itself)."""
+    from ..pipeline import LiftOptions, clip_name, solve_for_blender
 
-    retarget_options = retarget_options or RetargetOptions()
-    rig, text = target_rig(armature, bone_map)
-    kp, result = solve_clip(source, rig, lift_options or LiftOptions(), retarget_options,
-                            worker_python, progress)
-    seen_by = None
-    if reference:
-        focal = retarget_options.focal_px or PinholeCamera.from_fov(
-            kp.size, retarget_options.fov_deg).focal
-        seen_by = Reference(kp.size, float(focal), Path(source), int(kp.frame_index[0]))
-    return apply_result(scene, result, clip_name(source), armature, frame_start, progress, text,
-                        empties, seen_by)
+    spec = None if armature is None else armature_spec(armature)
+    motion = solve_for_blender(source, spec, bone_map, lift_options or LiftOptions(),
+                               retarget_options, worker_python, progress)
+    return apply_motion(scene, motion, clip_name(source), armature, frame_start, progress,
+                        empties, reference, Path(source))

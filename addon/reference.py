@@ -36,10 +36,10 @@ def add_joint_empties(scene, name: str, points: np.ndarray, frame_start: int = 1
     return parent
 
 
-def add_reference_camera(scene, name: str, world_frame, size: tuple[int, int], focal_px: float,
-                         video: Path | None = None, frame_start: int = 1):
-    """A camera where the solve put the real one (``world_frame``: camera -> world), with the
-    video's field of view and resolution, and the video as its background when it is one."""
+def add_reference_camera(scene, name: str, camera_to_world: np.ndarray, size: tuple[int, int],
+                         focal_px: float, video: Path | None = None, frame_start: int = 1):
+    """A camera where the solve put the real one (``camera_to_world`` [4, 4], OpenCV axes),
+    with the video's field of view and resolution, and the video as its background."""
     data = bpy.data.cameras.new(f"{name} camera")
     width, height = size
     data.sensor_fit = "HORIZONTAL" if width >= height else "VERTICAL"
@@ -48,7 +48,7 @@ def add_reference_camera(scene, name: str, world_frame, size: tuple[int, int], f
     cam = bpy.data.objects.new(f"{name} camera", data)
     from mathutils import Matrix
 
-    cam.matrix_world = Matrix((world_frame.camera_matrix @ BLENDER_FROM_OPENCV).tolist())
+    cam.matrix_world = Matrix((np.asarray(camera_to_world) @ BLENDER_FROM_OPENCV).tolist())
     scene.collection.objects.link(cam)
     scene.render.resolution_x, scene.render.resolution_y = int(width), int(height)
     scene.render.resolution_percentage = 100

@@ -131,19 +131,22 @@ def test_liftrig_lift_to_fbx_without_bpy_says_what_to_do(clips, tmp_path, monkey
 
 
 def test_worker_process_gives_the_same_result_and_a_crash_is_clean(clips, tmp_path):
-    from blender_helpers import scene_state
-    from liftrig.addon.engine import lift_to_scene
-    from liftrig.pipeline import LiftOptions, solve_clip
+    from blender_helpers import preset_armature, scene_state
+    from liftrig.addon.engine import armature_spec, lift_to_scene
+    from liftrig.pipeline import LiftOptions, solve_for_blender
 
     folder, weights = clips
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    spec = armature_spec(preset_armature(bpy.context.scene, "mixamo"))
     options = LiftOptions(weights=str(weights), device="cpu", precision="fp32")
     seen = []
-    kp_here, here = solve_clip(folder / "b_keypoints.npz", "mixamo", options)
-    kp_there, there = solve_clip(folder / "b_keypoints.npz", "mixamo", options,
-                                 worker_python=sys.executable,
-                                 progress=lambda stage, done, total: seen.append(stage))
-    np.testing.assert_array_equal(kp_here.extra["joints3d"], kp_there.extra["joints3d"])
-    np.testing.assert_array_equal(here.pose.rotations, there.pose.rotations)
+    here = solve_for_blender(folder / "b_keypoints.npz", spec, None, options)
+    there = solve_for_blender(folder / "b_keypoints.npz", spec, None, options,
+                              worker_python=sys.executable,
+                              progress=lambda stage, done, total: seen.append(stage))
+    assert here.keyed == there.keyed and here.report == there.report
+    np.testing.assert_array_equal(here.world_rotations, there.world_rotations)
+    np.testing.assert_array_equal(here.location, there.location)
     assert "lifting" in seen and any(s.startswith("retarget") for s in seen)
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -162,7 +165,7 @@ def test_worker_process_gives_the_same_result_and_a_crash_is_clean(clips, tmp_pa
 
 def test_cancel_stops_the_worker(clips):
     from liftrig.errors import Cancelled
-    from liftrig.pipeline import LiftOptions, solve_clip
+    from liftrig.pipeline import LiftOptions, solve_for_blender
 
     folder, weights = clips
 
@@ -170,8 +173,31 @@ def test_cancel_stops_the_worker(clips):
         raise Cancelled()
 
     with pytest.raises(Cancelled):
-        solve_clip(folder / "b_keypoints.npz", "builtin", LiftOptions(weights=str(weights)),
-                   worker_python=sys.executable, progress=cancel)
+        solve_for_blender(folder / "b_keypoints.npz", options=LiftOptions(weights=str(weights)),
+                          worker_python=sys.executable, progress=cancel)
+
+
+def test_blender_side_needs_no_scipy_or_torch(clips, tmp_path):
+    """Blender's own Python has numpy but no scipy, torch or mediapipe: the Blender side
+    (engine, keys, export, batch) must run there with the solve in a worker."""
+    folder, weights = clips
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('scipy', 'torch', 'mediapipe', 'cv2'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+from liftrig.addon.batch import run
+code = run([{str(folder / 'b_keypoints.npz')!r}, '-o', {str(tmp_path / 'w.fbx')!r},
+            '--weights', {str(weights)!r}, '--worker-python', {sys.executable!r}, '-q'])
+assert not [m for m in sys.modules if m.split('.')[0] in ('scipy', 'torch')]
+sys.exit(code)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert (tmp_path / "w.fbx").is_file()
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ bpy = pytest.importorskip("bpy")
 
 from liftrig.addon import engine  # noqa: E402  (after bpy is known to be there)
 from liftrig.addon.keyframes import SLOTTED_ACTIONS, action_fcurves_for  # noqa: E402
-from liftrig.pipeline import LiftOptions, solve_clip  # noqa: E402
+from liftrig.pipeline import bind_spec, solve_for_blender  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +28,16 @@ def scene():
 
 
 def test_new_liftrig_armature_gets_the_solved_pose(clip, scene):
-    _, result = solve_clip(clip, "builtin", LiftOptions())
-    applied = engine.apply_result(scene, result, "walk")
+    motion = solve_for_blender(clip)
+    applied = engine.apply_motion(scene, motion, "walk")
     obj = applied.armature
     assert applied.created_armature and obj.type == "ARMATURE"
-    assert sorted(b.name for b in obj.data.bones) == sorted(result.pose.rig.bone_names)
+    assert sorted(b.name for b in obj.data.bones) == sorted(motion.bone_names)
     assert obj.animation_data.action.name == "walk"
     if SLOTTED_ACTIONS:
         assert obj.animation_data.action_slot is not None
     curves = action_fcurves_for(obj)
-    bound = result.pose.bound
-    keyed = {b for b, r in enumerate(bound.rules) if r is not None} | {bound.translation_bone}
-    assert len(curves) == applied.curves == 4 * len(keyed) + 3   # quaternions + root location
+    assert len(curves) == applied.curves == 4 * len(motion.keyed) + 3  # quaternions + location
     assert {len(fc.keyframe_points) for fc in curves} == {WALK_FRAMES}
     # 29.97 fps: 30 with a base of 30 / 29.97; the range is the clip's.
     assert scene.render.fps == 30 and scene.render.fps_base == pytest.approx(30 / 29.97, abs=1e-6)
@@ -47,42 +45,36 @@ def test_new_liftrig_armature_gets_the_solved_pose(clip, scene):
     worst = 0.0
     for frame in range(0, WALK_FRAMES, 7):
         scene.frame_set(frame + 1)
-        worst = max(worst, np.abs(world_heads(obj, result.pose.rig.bone_names)
-                                  - result.pose.heads[frame]).max())
+        worst = max(worst, np.abs(world_heads(obj, motion.keyed) - motion.heads[frame]).max())
     assert worst < 1e-4
-    assert np.ptp(result.pose.heads[:, 0, 1]) > 0.5  # the walk moves the root
+    assert np.ptp(motion.heads[:, 0, 1]) > 0.5  # the walk moves the root
 
 
 def test_mixamo_rig_imported_y_up_in_centimetres_is_detected_and_follows(clip, scene):
     obj = preset_armature(scene, "mixamo", yup_cm=True)
-    rig, text = engine.target_rig(obj)
-    assert "mixamo" in text
-    _, result = solve_clip(clip, rig, LiftOptions())
-    applied = engine.apply_result(scene, result, "walk", armature=obj)
+    motion = solve_for_blender(clip, engine.armature_spec(obj))
+    assert "mixamo" in motion.report
+    applied = engine.apply_motion(scene, motion, "walk", armature=obj)
     assert applied.armature == obj and not applied.created_armature
     assert len(bpy.data.objects) == 1
-    names = result.pose.rig.bone_names
-    driven = [b for b, r in enumerate(result.pose.bound.rules) if r is not None]
     worst = 0.0
     for frame in range(0, WALK_FRAMES, 11):
         scene.frame_set(frame + 1)
-        heads = world_heads(obj, names)
-        worst = max(worst, np.abs(heads[driven] - result.pose.heads[frame, driven]).max())
+        worst = max(worst, np.abs(world_heads(obj, motion.keyed) - motion.heads[frame]).max())
     assert worst < 1e-3                                       # metres, through the 0.01 scale
-    assert {obj.pose.bones[names[b]].rotation_mode for b in driven} == {"QUATERNION"}
+    assert {obj.pose.bones[b].rotation_mode for b in motion.keyed} == {"QUATERNION"}
 
 
 def test_json_map_binds_a_custom_rig(tmp_path, scene):
     import json
 
-    obj = preset_armature(scene, "rigify-metarig")
-    # The metarig's own preset map, written as a JSON file the user could have made.
     from liftrig.retarget.presets import preset_bone_map
 
-    data = preset_bone_map("rigify-metarig").to_dict()
+    obj = preset_armature(scene, "rigify-metarig")
+    # The metarig's own preset map, written as a JSON file the user could have made.
     path = tmp_path / "map.json"
-    path.write_text(json.dumps(data))
-    bound, text = engine.bind_armature(obj, path)
+    path.write_text(json.dumps(preset_bone_map("rigify-metarig").to_dict()))
+    bound, text = bind_spec(engine.armature_spec(obj), path)
     assert bound.rig.num_bones == len(obj.data.bones) and "driven" in text
 
 
@@ -155,24 +147,23 @@ def test_generated_rigify_rig_controls_point_where_the_solve_says(clip, scene):
     """Rigify's FK controls hang from constrained helper bones (MCH parents that keep their
     own rotation): the keys must account for what really carries each control."""
     rig = generate_rigify_rig()
-    target, text = engine.target_rig(rig)
-    assert text.startswith("rig recognised as rigify (100%")
-    _, result = solve_clip(clip, target, LiftOptions())
-    applied = engine.apply_result(scene, result, "walk", armature=rig, report_text=text)
-    pose = result.pose
-    names = pose.rig.bone_names
+    motion = solve_for_blender(clip, engine.armature_spec(rig))
+    assert motion.report.startswith("rig recognised as rigify (100%")
+    applied = engine.apply_motion(scene, motion, "walk", armature=rig)
     partial = set()
     if "partly" in applied.report:
         partial = set(applied.report.split("may be off: ")[1].split(", "))
-    checked = [b for b, r in enumerate(pose.bound.rules) if r is not None and names[b] not in partial]
+    checked = [k for k, name in enumerate(motion.keyed) if name not in partial]
     assert len(checked) >= 10
+    rest = {name: motion.rest_rotations[motion.bone_names.index(name)] for name in motion.keyed}
     to_world = np.array(rig.matrix_world)[:3, :3]
     worst = 0.0
     for frame in range(0, WALK_FRAMES, 15):
         scene.frame_set(frame + 1)
-        for b in checked:
-            axis = to_world @ np.array(rig.pose.bones[names[b]].matrix)[:3, 1]
-            want = pose.world_rotations[frame, b] @ pose.rig.rest_rotations[b][:, 1]
+        for k in checked:
+            name = motion.keyed[k]
+            axis = to_world @ np.array(rig.pose.bones[name].matrix)[:3, 1]
+            want = motion.world_rotations[frame, k] @ rest[name][:, 1]
             cos = axis @ want / np.linalg.norm(axis) / np.linalg.norm(want)
             worst = max(worst, np.degrees(np.arccos(np.clip(cos, -1, 1))))
     assert worst < 0.5                                         # degrees
