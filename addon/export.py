@@ -62,8 +62,8 @@ def _only(obj):
                                      selected_editable_objects=[obj])
 
 
-def _at_rest_frame(scene):
-    """Keep the scene's current frame as it was after an exporter has stepped through frames."""
+def _keeping_current_frame(scene):
+    """Put the scene back on its current frame after an exporter has stepped through frames."""
     frame = scene.frame_current
 
     @contextlib.contextmanager
@@ -150,7 +150,7 @@ def export_bvh(obj, path, frame_start: int | None = None, frame_end: int | None 
     path = Path(path)
     start = scene.frame_start if frame_start is None else frame_start
     end = scene.frame_end if frame_end is None else frame_end
-    with _written_atomically(path, ".bvh") as tmp, _at_rest_frame(scene), _only(obj):
+    with _written_atomically(path, ".bvh") as tmp, _keeping_current_frame(scene), _only(obj):
         result = bpy.ops.export_anim.bvh(filepath=tmp, check_existing=False, frame_start=start,
                                          frame_end=end, global_scale=1.0, rotate_mode="NATIVE",
                                          root_transform_only=False)
