@@ -178,6 +178,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per mode (best kept)")
     parser.add_argument("--frames", type=int, default=None, help="clip length (default per net)")
     parser.add_argument("--quick", action="store_true", help="fewer networks")
+    parser.add_argument("--only", default="", help="networks whose name contains this")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--cpu-time", action="store_true",
@@ -210,7 +211,7 @@ def main() -> int:
     print("-" * len(header))
     rows = []
     for name, (architecture, config, frames, quick) in NETWORKS.items():
-        if args.quick and not quick:
+        if (args.quick and not quick) or args.only not in name:
             continue
         for row in run_network(name, architecture, config, args.frames or frames, device,
                                args.repeat, peaks, clock):

@@ -135,3 +135,24 @@ def test_packed_linears_give_the_same_numbers():
                 low = half(x).float()
             rel = (low - want).square().mean().sqrt() / want.square().mean().sqrt()
             assert rel < 0.02
+
+
+def test_transformer_norm_inference_and_training_paths_agree():
+    """P-STMO's norm has a fused inference path; it must equal the autograd path exactly."""
+    from liftrig.lifter.models.pstmo import TransformerNorm
+
+    norm = TransformerNorm(16).double()
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = torch.randn(5, 7, 16, dtype=torch.float64)
+    x[0, 0] = 3.0  # a constant row: std 0, the eps alone keeps it finite
+    with torch.no_grad():
+        fused = norm(x)
+    plain = norm(x.requires_grad_())
+    mu = x.mean(-1, keepdim=True)
+    want = norm.weight * (x - mu) / (x.std(-1, keepdim=True) + 1e-6) + norm.bias
+    assert torch.allclose(fused, want, rtol=0, atol=1e-10)
+    assert torch.allclose(plain, want, rtol=0, atol=1e-10)
+    assert torch.autograd.gradcheck(norm, (torch.randn(3, 16, dtype=torch.float64,
+                                                        requires_grad=True),))

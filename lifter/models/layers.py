@@ -20,8 +20,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0
     if not explicit:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # [B, H, N, N]
-    weights = F.dropout(scores.float().softmax(dim=-1), dropout).to(v.dtype)
-    return weights @ v
+    # (in bf16 the softmax accumulates in fp32 inside and rounds its output once)
+    return F.dropout(scores.softmax(dim=-1), dropout) @ v
 
 
 class DropPath(nn.Module):
