@@ -26,8 +26,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 # Token features per network call (windows x tokens x width): bounds the activations held at
 # once. On CPUs about two MixSTE-243 windows (a window and its mirror): larger batches fall out of
-# the caches and run slower. GPUs want many windows per call.
-ACTIVATION_BUDGET = {"cpu": 4_300_000, "mps": 70_000_000, "cuda": 280_000_000}
+# the caches and run slower. GPUs want many windows per call: 70 M is 32 MixSTE-243 windows
+# (7,800 frames), a few GB of activations in bf16.
+ACTIVATION_BUDGET = {"cpu": 4_300_000, "mps": 35_000_000, "cuda": 70_000_000}
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 
 
