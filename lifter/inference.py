@@ -233,7 +233,6 @@ class Lifter:
         if model_times is not None:
             joints = resample(joints, model_times, times, cubic=True)
         joints[:, 0] = 0.0  # root-relative: the pelvis is the origin
-        report(progress, "lifting", len(points), len(points))
         return joints.astype(np.float32)
 
     # The flip-augmented network over a batch of windows [B, T, J, 2] -> [B, T', J, 3].
@@ -267,8 +266,7 @@ class Lifter:
                 w = weights[b + k][:, None, None]
                 total[s:s + T] += w * out[k]
                 norm[s:s + T] += w
-            report(progress, "lifting", clip_frames * (b + len(batch)) // len(starts) - 1,
-                   clip_frames)
+            report(progress, "lifting", clip_frames * (b + len(batch)) // len(starts), clip_frames)
         return (total / norm)[left:left + n]
 
     def _lift_pstmo(self, net, x, flip, per_batch, progress, clip_frames):
@@ -292,7 +290,7 @@ class Lifter:
                 plain, mirrored = centres.chunk(2)
                 centres = 0.5 * (plain + _mirror(mirrored))
             out[i:j] = centres[:, 0]
-            report(progress, "lifting", clip_frames * j // n - 1, clip_frames)
+            report(progress, "lifting", clip_frames * j // n, clip_frames)
         return out
 
 
