@@ -344,10 +344,10 @@ def test_cli_lift_npz(weights, tmp_path, capsys):
         assert np.array_equal(data["joints3d"], want)
     assert Keypoints2D.load(out).extra["joints3d"].shape == (50, 17, 3)
 
-    assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "out.bvh"),
+    assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "out.csv"),
                  "--weights", str(weights["pstmo"])]) == 2
-    assert "-o OUT.npz" in capsys.readouterr().err
-    assert not (tmp_path / "out.bvh").exists()
+    assert "OUT.npz" in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_cli_lift_without_default_model(tmp_path, capsys):
