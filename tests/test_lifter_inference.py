@@ -117,7 +117,7 @@ def test_pstmo_sliding_window_is_the_network_per_frame(weights):
 
 
 def test_batching_does_not_change_the_result(lifter):
-    kp = walking(150)
+    kp = walking(60)
     a = lifter.lift(kp, fps=30, size=SIZE, batch_windows=1)
     b = lifter.lift(kp, fps=30, size=SIZE, batch_windows=64)
     assert np.allclose(a, b, atol=1e-5, rtol=0)
@@ -259,12 +259,12 @@ def test_ten_thousand_frames_in_bounded_batches(weights):
     seen = []
     hook = lifter.model.register_forward_pre_hook(lambda m, args: seen.append(len(args[0])))
     try:
-        out = lifter.lift(walking(10_000, fps=50), fps=50, size=SIZE, batch_windows=16)
+        out = lifter.lift(walking(10_000, fps=50), fps=50, size=SIZE, batch_windows=64)
     finally:
         hook.remove()
     assert out.shape == (10_000, 17, 3) and np.isfinite(out).all()
-    # never more than 16 windows' activations at once, however long the clip
-    assert max(seen) <= 16 and sum(seen) >= 2 * 10_000 / T
+    # never more than 64 windows' activations at once, however long the clip
+    assert max(seen) <= 64 and sum(seen) >= 2 * 10_000 / T
     assert 2 <= lifter.default_batch_windows() <= 4_300_000 // (T * 17 * 32)
 
 
@@ -274,9 +274,9 @@ def test_pstmo_long_clip_batches(weights):
     seen = []
     orig = lifter.model.forward_tokens
     lifter.model.forward_tokens = lambda tokens: seen.append(len(tokens)) or orig(tokens)
-    out = lifter.lift(walking(10_000, fps=25), fps=25, size=SIZE, batch_windows=32)
-    assert out.shape == (10_000, 17, 3)
-    assert max(seen) <= 32 and sum(seen) == 2 * 10_000  # each frame once, plain and mirrored
+    out = lifter.lift(walking(10_000, fps=25), fps=25, size=SIZE, batch_windows=2000)
+    assert out.shape == (10_000, 17, 3) and np.isfinite(out).all()
+    assert max(seen) <= 2000 and sum(seen) == 2 * 10_000  # each frame once, plain and mirrored
 
 
 # --- precision, inputs, progress ----------------------------------------------------------------
@@ -315,7 +315,8 @@ def test_inputs(lifter, tmp_path):
 
 def test_progress_and_cancel(lifter):
     calls = []
-    lifter.lift(walking(90), fps=30, size=SIZE, batch_windows=2,
+    lifter.lift(walking(90), fps=30, size=SIZE,
+                batch_windows=4 if lifter.architecture == "mixste" else 32,
                 progress=lambda stage, done, total: calls.append((stage, done, total)))
     assert {c[0] for c in calls} == {"lifting"} and {c[2] for c in calls} == {90}
     done = [c[1] for c in calls]
