@@ -6,7 +6,8 @@ T=243) it lifts one synthetic clip at the model's own frame rate and reports, pe
   baseline   the straightforward way: explicit softmax attention, fp32, one window per call,
              the network as written (no packed layers);
   fp32       LiftRig's CPU path: oneDNN-packed linears (GELU fused), fused attention, fp32;
-  bf16       the same in bf16 (packed bf16 linears, autocast, batched-matmul attention);
+  bf16       the same in bf16 (packed bf16 linears, autocast; MixSTE's attention as batched
+             matmuls, which use the CPU's bf16 units);
 each with and without the flip augmentation: clip frames per second, the speed-up over the
 baseline, the deviation from the baseline's output (max and RMS, relative to the output's RMS),
 the arithmetic rate in GFLOP/s and its share of the machine's measured GEMM peak.

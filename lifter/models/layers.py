@@ -3,8 +3,8 @@
 
 ``Attention`` runs :func:`torch.nn.functional.scaled_dot_product_attention` by default; setting
 ``attention_impl(model, "explicit")`` switches every attention layer of a model to a plain
-softmax(QK^T)V: the straightforward baseline of the benchmark, and in bf16 on CPUs (where the
-batched matmuls use the bf16 units and the fused kernel does not) the faster of the two.
+softmax(QK^T)V: the straightforward baseline of the benchmark, and for MixSTE in bf16 on CPUs
+(where its batched matmuls use the bf16 units and the fused kernel does not) the faster of the two.
 """
 
 from __future__ import annotations
