@@ -36,15 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    command = "liftrig"
     try:
+        args = build_parser().parse_args(argv)
+        command = f"liftrig {args.command}"
         return int(args.handler(args) or 0)
     except LiftRigError as exc:
-        print(f"liftrig {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Cancelled):
-        print(f"liftrig {args.command}: cancelled; no output was written.", file=sys.stderr)
+        print(f"{command}: cancelled; no output was written.", file=sys.stderr)
         return 130
 
 

@@ -204,10 +204,16 @@ def test_ctrl_c_stops_quickly_and_writes_nothing(tmp_path):
 
     out = tmp_path / "kp.npz"
     proc = subprocess.Popen([sys.executable, "-m", "liftrig", "keypoints", str(VIDEOS["outdoor"]),
-                             "-o", str(out), "--pose-model", str(POSE_MODEL), "--no-progress"],
-                            stderr=subprocess.PIPE, text=True)
-    time.sleep(3)  # well into the 2D stage, far from its end
+                             "-o", str(out), "--pose-model", str(POSE_MODEL)],
+                            stderr=subprocess.PIPE)
+    seen, deadline = b"", time.monotonic() + 300
+    while b"2D keypoints:" not in seen and time.monotonic() < deadline:  # the progress bar
+        chunk = proc.stderr.read1(256)
+        if not chunk:
+            break
+        seen += chunk
+    assert b"2D keypoints:" in seen, seen.decode(errors="replace")
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130 and "cancelled" in err
+    err = seen + proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130 and b"cancelled" in err
     assert list(tmp_path.iterdir()) == []
