@@ -460,10 +460,19 @@ def test_stage_one_checkpoint_is_not_a_lifter(tmp_path):
     assert "stage-I" in _error(tmp_path / "mae.pth")
 
 
-def test_default_model_missing_says_what_to_do():
-    from liftrig.lifter.inference import DEFAULT_WEIGHTS
+def test_default_model_place(tmp_path, monkeypatch):
+    """load_lifter() with no path reads lifter/weights/default.safetensors; absent, it says what
+    to do. (Pointed at temporary files, whether or not a default model is installed.)"""
+    from pathlib import Path
 
-    if DEFAULT_WEIGHTS.exists():
-        pytest.skip("a default model is installed")
+    from liftrig.lifter import inference
+
+    assert inference.DEFAULT_WEIGHTS == Path(inference.__file__).parent / "weights" / \
+        "default.safetensors"
+    monkeypatch.setattr(inference, "DEFAULT_WEIGHTS", tmp_path / "default.safetensors")
     with pytest.raises(LiftRigError, match="no default lifting model is installed.*--weights"):
         load_lifter(device="cpu")
+    save_pstmo_file(tmp_path / "p.pth", pstmo_published())
+    assert main(["convert-checkpoint", str(tmp_path / "p.pth"),
+                 str(tmp_path / "default.safetensors")]) == 0
+    assert load_lifter(device="cpu").architecture == "pstmo"
