@@ -6,7 +6,7 @@ VENV := .venv
 # Extra pip arguments for torch, e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu128"
 TORCH_PIP_ARGS ?=
 VIDEO ?=
-OUT ?= $(basename $(notdir $(VIDEO))).keypoints.npz
+OUT ?= $(basename $(notdir $(VIDEO))).bvh
 
 .PHONY: run test setup
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 run: $(VENV)/.installed
 	@test -n "$(VIDEO)" || { echo "usage: make run VIDEO=path/to/clip.mp4"; exit 2; }
-	$(VENV)/bin/liftrig keypoints "$(VIDEO)" -o "$(OUT)"
+	$(VENV)/bin/liftrig lift "$(VIDEO)" -o "$(OUT)"
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
