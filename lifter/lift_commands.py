@@ -25,7 +25,8 @@ def add_commands(sub) -> None:
                    "skeleton animated; .fbx and .blend need the bpy module)")
     p.add_argument("--weights", metavar="PATH",
                    help="model weights: LiftRig .safetensors or a published MixSTE/P-STMO "
-                   "checkpoint (default: the installed default model)")
+                   "checkpoint (default: the installed default model, whose weights are "
+                   "CC BY-NC 4.0: non-commercial use only)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto = bf16 on GPUs and CPUs with bf16 units, else fp32")
