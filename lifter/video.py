@@ -19,8 +19,9 @@ import numpy as np
 
 from ..errors import LiftRigError
 
-# FFmpeg's own messages ("moov atom not found") would duplicate our clearer errors.
+# FFmpeg's and OpenCV's own messages ("moov atom not found") would duplicate our clearer errors.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 DEFAULT_FPS = 30.0  # used only when a container does not state its frame rate
 
@@ -62,7 +63,9 @@ def _open(path) -> "cv2.VideoCapture":
         raise LiftRigError(f"Video not found: {path}. Check the path.")
     if not path.is_file():
         raise LiftRigError(f"{path} is not a file. Give the path of a video file.")
-    cap = cv2.VideoCapture(str(path))
+    # One decoding thread: the pose model already keeps a core busy, and FFmpeg's own thread
+    # pool would compete with it (benchmarks/keypoints.py measures the difference).
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
     if not cap.isOpened():
         cap.release()
         raise LiftRigError(
