@@ -1,15 +1,440 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Plain logic of LiftRig's private worker environment (no bpy): command lines, pip progress."""
+"""LiftRig's private worker environment, as plain logic (no bpy, testable anywhere).
+
+"Install dependencies" in the preferences never touches Blender's own Python. It builds a
+virtual environment *beside* the current one (``venv.new``) with Blender's interpreter
+(``python -m venv``), pip-installs torch (CPU or CUDA index) and then the rest of LiftRig's
+requirements into it, makes ``liftrig`` importable there, writes a marker file and only then
+swaps it in place of ``venv``. A failed or cancelled install deletes ``venv.new`` and leaves a
+working environment untouched; an environment without the marker is never used.
+
+How the environment imports ``liftrig``: the extension folder is not necessarily named
+``liftrig`` (a Git checkout, a ``bl_ext.<repo>.liftrig`` install) and its parent holds other
+extensions that must not become top-level modules. So a small folder of its own (``pythonpath``
+in the extension's user folder) holds one entry, ``liftrig``, a link to the extension's package
+folder: a symbolic link, else on Windows a directory junction (no privileges needed), else a
+copy (refreshed on each install/check). The venv gets a ``liftrig-extension.pth`` naming that
+folder; an interpreter the user picked ("Use this Python") is never modified: the worker gets
+the folder on ``PYTHONPATH`` instead (:func:`worker_env`), so it runs the extension's code.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
 import sys
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+# Kept in step with pyproject.toml's [project] dependencies (a test compares them); the
+# extension does not ship pyproject.toml, so they are spelled out here.
+TORCH = "torch==2.13.0"
+REQUIREMENTS = (
+    "numpy>=1.26,<2",
+    "opencv-python>=4.8,<4.12",
+    "mediapipe>=0.10.14",
+    "scipy>=1.11",
+    "safetensors>=0.4",
+    "tqdm>=4.66",
+)
+TORCH_INDEXES = {
+    "CPU": "https://download.pytorch.org/whl/cpu",
+    "CU128": "https://download.pytorch.org/whl/cu128",
+    "CU130": "https://download.pytorch.org/whl/cu130",
+}
+MARKER = "liftrig-env.json"
+PTH_NAME = "liftrig-extension.pth"
+PIP_FLAGS = ("--disable-pip-version-check", "--no-input", "--progress-bar", "off")
 
-def venv_python(venv: Path) -> Path:
+
+def venv_python(venv: os.PathLike) -> Path:
     """The interpreter inside a virtual environment folder."""
     venv = Path(venv)
     if sys.platform == "win32":
         return venv / "Scripts" / "python.exe"
     return venv / "bin" / "python"
+
+
+def venv_site_packages(venv: os.PathLike) -> Path:
+    """The site-packages folder of a venv made by a Python of this version."""
+    venv = Path(venv)
+    if sys.platform == "win32":
+        return venv / "Lib" / "site-packages"
+    found = sorted((venv / "lib").glob("python3*/site-packages"))
+    if found:
+        return found[-1]
+    return venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+
+
+def installed_python(venv: os.PathLike) -> Path | None:
+    """The venv's interpreter if an install finished there (the marker exists), else None."""
+    python = venv_python(venv)
+    if python.is_file() and (Path(venv) / MARKER).is_file():
+        return python
+    return None
+
+
+def read_marker(venv: os.PathLike) -> dict | None:
+    try:
+        return json.loads((Path(venv) / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def package_dir() -> Path:
+    """The folder of the ``liftrig`` package this module belongs to (the extension folder)."""
+    return Path(__file__).resolve().parent.parent
+
+
+# -- making `liftrig` importable ------------------------------------------------------------
+
+def link_package(source: os.PathLike, shim: os.PathLike, name: str = "liftrig") -> Path:
+    """Make ``shim/<name>`` lead to the package folder ``source``; returns ``shim``.
+
+    A symbolic link, else a Windows directory junction, else a copy of the package's Python
+    files. An existing entry that already leads there is kept; anything else there is replaced.
+    """
+    source, shim = Path(source).resolve(), Path(shim)
+    shim.mkdir(parents=True, exist_ok=True)
+    entry = shim / name
+    if entry.exists() and _same_dir(entry, source) and not (entry / ".liftrig-copy").exists():
+        return shim
+    _remove(entry)
+    try:
+        entry.symlink_to(source, target_is_directory=True)
+        return shim
+    except (OSError, NotImplementedError):
+        pass
+    if sys.platform == "win32":
+        try:
+            import _winapi
+
+            _winapi.CreateJunction(str(source), str(entry))
+            return shim
+        except (ImportError, OSError):
+            pass
+    shutil.copytree(source, entry, ignore=shutil.ignore_patterns(
+        "__pycache__", ".git", ".venv", "tests", "training", "benchmarks", "*.egg-info",
+        "*.npz", "*.zip"))
+    (entry / ".liftrig-copy").write_text("a copy: links were refused here\n")
+    return shim
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_symlink() or (entry.exists() and not entry.is_dir()):
+        entry.unlink()
+    elif entry.is_dir():
+        if sys.platform == "win32" and _is_junction(entry):
+            os.rmdir(entry)                     # removes the junction, not its target
+        else:
+            shutil.rmtree(entry)
+
+
+def _is_junction(path: Path) -> bool:
+    is_junction = getattr(os.path, "isjunction", None)      # Python 3.12+
+    if is_junction is not None:
+        return is_junction(path)
+    try:
+        return bool(os.lstat(path).st_file_attributes & 0x400)   # FILE_ATTRIBUTE_REPARSE_POINT
+    except (OSError, AttributeError):
+        return False
+
+
+def write_pth(venv: os.PathLike, shim: os.PathLike) -> Path:
+    """Put ``shim`` on the venv's ``sys.path`` with a ``.pth`` file in its site-packages."""
+    site = venv_site_packages(venv)
+    site.mkdir(parents=True, exist_ok=True)
+    pth = site / PTH_NAME
+    pth.write_text(str(Path(shim).resolve()) + "\n")
+    return pth
+
+
+def worker_env(shim: os.PathLike | None, base: dict | None = None) -> dict:
+    """The environment for a worker interpreter: ``shim`` first on ``PYTHONPATH`` (so the
+    extension's ``liftrig`` is the one imported), no user site-packages."""
+    env = dict(os.environ if base is None else base)
+    env.pop("PYTHONHOME", None)                 # Blender may set it for its own Python
+    if shim is not None:
+        parts = [str(shim)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+    env["PYTHONNOUSERSITE"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+# -- the install plan ---------------------------------------------------------------------
+
+@dataclass
+class Step:
+    """One stage of the install: a command line, or (``command`` None) a Python callable."""
+
+    label: str
+    weight: float
+    command: list[str] | None = None
+    action: object = None               # callable() run in the job's thread
+    expected_packages: int = 10         # pip lines "Collecting ..." expected, for progress
+
+
+def pip_install(python: os.PathLike, requirements, *, index_url: str | None = None,
+                extra: tuple = ()) -> list[str]:
+    """``python -m pip install`` of ``requirements`` (an index URL replaces PyPI)."""
+    cmd = [str(python), "-m", "pip", "install", *PIP_FLAGS]
+    if index_url:
+        cmd += ["--index-url", index_url]
+    return cmd + list(extra) + list(requirements)
+
+
+def install_plan(base_python: os.PathLike, venv: os.PathLike, shim: os.PathLike,
+                 source: os.PathLike, *, torch_build: str = "CPU", torch: str | None = TORCH,
+                 requirements=REQUIREMENTS, pip_extra: tuple = ()) -> tuple[Path, list[Step]]:
+    """The steps that build the environment in ``<venv>.new`` and swap it into ``venv``.
+
+    ``torch=None`` leaves torch out (tests); ``pip_extra`` goes to every pip command (tests
+    pass ``--no-index``). Returns the staging folder and the steps.
+    """
+    venv = Path(venv)
+    staging = venv.with_name(venv.name + ".new")
+    python = venv_python(staging)
+    steps = [Step("Creating the environment", 0.05,
+                  [str(base_python), "-m", "venv", str(staging)])]
+    if torch:
+        if torch_build not in TORCH_INDEXES:
+            raise ValueError(f"unknown torch build {torch_build!r}")
+        steps.append(Step(f"Installing PyTorch ({torch_build})", 0.6,
+                          pip_install(python, [torch], index_url=TORCH_INDEXES[torch_build],
+                                      extra=pip_extra), expected_packages=12))
+    if requirements:
+        steps.append(Step("Installing MediaPipe, OpenCV, SciPy", 0.3,
+                          pip_install(python, requirements, extra=pip_extra),
+                          expected_packages=25))
+
+    def finish():
+        write_pth(staging, link_package(source, shim))
+        (staging / MARKER).write_text(json.dumps({
+            "torch_build": torch_build if torch else None, "torch": torch,
+            "requirements": list(requirements), "base_python": str(base_python),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
+        swap_in(staging, venv)
+
+    steps.append(Step("Linking LiftRig", 0.05, action=finish))
+    return staging, steps
+
+
+def swap_in(staging: Path, venv: Path) -> None:
+    """Replace ``venv`` by the finished ``staging`` (the old one removed after the swap)."""
+    old = venv.with_name(venv.name + ".old")
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+    if venv.exists():
+        os.replace(venv, old)
+    os.replace(staging, venv)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# -- pip's output, coarsely ---------------------------------------------------------------
+
+_COLLECTING = re.compile(r"^\s*Collecting (\S+)")
+_DOWNLOADING = re.compile(r"^\s*Downloading (\S+)(?: \((.+)\))?")
+_INSTALLING = re.compile(r"^\s*Installing collected packages: (.*)")
+_DONE = re.compile(r"^\s*Successfully installed (.*)")
+_ERROR = re.compile(r"^\s*ERROR: (.*)")
+
+
+class PipProgress:
+    """Reads pip's output line by line into a fraction (0..1) and a short status text."""
+
+    def __init__(self, expected_packages: int = 10):
+        self.expected = max(1, expected_packages)
+        self.collected = 0
+        self.fraction = 0.0
+        self.text = "Starting pip"
+        self.errors: list[str] = []
+
+    def feed(self, line: str) -> None:
+        if m := _COLLECTING.match(line):
+            self.collected += 1
+            self.text = f"Resolving {m.group(1)}"
+            self.fraction = max(self.fraction, 0.7 * min(1.0, self.collected / self.expected))
+        elif m := _DOWNLOADING.match(line):
+            name = m.group(1).rsplit("/", 1)[-1]
+            self.text = f"Downloading {name.split('-')[0]}" + (
+                f" ({m.group(2)})" if m.group(2) else "")
+        elif m := _INSTALLING.match(line):
+            count = len([p for p in m.group(1).split(",") if p.strip()])
+            self.text = f"Installing {count} packages"
+            self.fraction = max(self.fraction, 0.75)
+        elif m := _DONE.match(line):
+            self.text = "Installed " + m.group(1)[:80]
+            self.fraction = 1.0
+        elif m := _ERROR.match(line):
+            self.errors.append(m.group(1).strip())
+
+
+# -- running it in the background ---------------------------------------------------------
+
+@dataclass
+class JobState:
+    fraction: float = 0.0
+    text: str = ""
+    done: bool = False
+    ok: bool = False
+    cancelled: bool = False
+    error: str = ""
+    log: list = field(default_factory=list)
+
+
+class InstallJob:
+    """Runs :func:`install_plan`'s steps in a thread; the UI polls :attr:`state` from a timer
+    and may :meth:`cancel` (the running command is terminated, ``venv.new`` removed)."""
+
+    def __init__(self, staging: Path, steps: list[Step], log_path: os.PathLike | None = None,
+                 env: dict | None = None):
+        self.staging = Path(staging)
+        self.steps = steps
+        self.state = JobState(text="Waiting")
+        self.log_path = Path(log_path) if log_path else None
+        self.env = env
+        self._proc: subprocess.Popen | None = None
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="liftrig-install", daemon=True)
+
+    def start(self) -> "InstallJob":
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.terminate()
+
+    def wait(self, timeout: float | None = None) -> JobState:
+        self._thread.join(timeout)
+        return self.state
+
+    def _log(self, line: str) -> None:
+        self.state.log.append(line)
+        del self.state.log[:-400]
+        if self.log_path is not None:
+            with open(self.log_path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+
+    def _run(self) -> None:
+        state = self.state
+        total = sum(s.weight for s in self.steps) or 1.0
+        before = 0.0
+        try:
+            if self.log_path is not None:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                self.log_path.write_text("")
+            if self.staging.exists():
+                shutil.rmtree(self.staging)
+            for step in self.steps:
+                if self._cancel.is_set():
+                    raise _Cancelled()
+                state.text = step.label
+                self._log(f"== {step.label}")
+                if step.command is None:
+                    step.action()
+                else:
+                    self._run_command(step, lambda f: setattr(
+                        state, "fraction", (before + step.weight * f) / total))
+                before += step.weight
+                state.fraction = before / total
+            state.ok = True
+            state.text = "Dependencies installed"
+        except _Cancelled:
+            state.cancelled = True
+            state.text = "Install cancelled"
+        except Exception as exc:            # reported to the user, never raised in Blender
+            state.error = str(exc) or type(exc).__name__
+            state.text = "Install failed"
+            self._log(f"error: {state.error}")
+        finally:
+            if not state.ok:
+                shutil.rmtree(self.staging, ignore_errors=True)
+            state.done = True
+
+    def _run_command(self, step: Step, set_fraction) -> None:
+        progress = PipProgress(step.expected_packages)
+        self._log("$ " + subprocess.list2cmdline(step.command))
+        env = dict(self.env if self.env is not None else os.environ)
+        env.update(PYTHONUNBUFFERED="1", PYTHONNOUSERSITE="1", PIP_NO_INPUT="1")
+        env.pop("PYTHONHOME", None)
+        env.pop("PYTHONPATH", None)
+        with self._lock:
+            if self._cancel.is_set():
+                raise _Cancelled()
+            self._proc = subprocess.Popen(step.command, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True, env=env,
+                                          errors="replace")
+        proc = self._proc
+        for line in proc.stdout:
+            line = line.rstrip()
+            self._log(line)
+            progress.feed(line)
+            self.state.text = f"{step.label}: {progress.text}"
+            set_fraction(progress.fraction)
+        code = proc.wait()
+        proc.stdout.close()
+        if self._cancel.is_set():
+            raise _Cancelled()
+        if code != 0:
+            why = progress.errors[-1] if progress.errors else (
+                self.state.log[-1] if self.state.log else f"exit code {code}")
+            raise RuntimeError(f"{step.label} failed: {why}")
+
+
+class _Cancelled(Exception):
+    pass
+
+
+# -- the check ----------------------------------------------------------------------------
+
+def doctor_command(python: os.PathLike, pose_model: str | None = None) -> list[str]:
+    cmd = [str(python), "-m", "liftrig.doctor", "--json"]
+    if pose_model:
+        cmd += ["--pose-model", pose_model]
+    return cmd
+
+
+def run_doctor(python: os.PathLike, env: dict | None = None, pose_model: str | None = None,
+               timeout: float = 120.0) -> dict:
+    """Run ``python -m liftrig.doctor --json`` and return its report; an interpreter that
+    cannot run it at all gives a report with ``ok`` False and the reason."""
+    try:
+        proc = subprocess.run(doctor_command(python, pose_model), capture_output=True,
+                              text=True, env=env, timeout=timeout, errors="replace")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"ok": False, "python": {"executable": str(python)}, "checks": [],
+                "problems": [f"{python} could not be run: {exc}"]}
+    return parse_doctor_output(python, proc.returncode, proc.stdout, proc.stderr)
+
+
+def parse_doctor_output(python, returncode: int, stdout: str, stderr: str) -> dict:
+    try:
+        report = json.loads(stdout)
+        if isinstance(report, dict) and "checks" in report:
+            return report
+    except ValueError:
+        pass
+    tail = (stderr.strip().splitlines() or ["no output"])[-1]
+    if "No module named liftrig" in stderr:
+        tail = (f"{python} cannot import liftrig; install the dependencies into a private "
+                "environment instead, or pick a Python that has LiftRig installed")
+    return {"ok": False, "python": {"executable": str(python)}, "checks": [],
+            "problems": [f"the check did not run (exit code {returncode}): {tail}"]}

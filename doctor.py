@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What this Python can do for LiftRig: ``python -m liftrig.doctor [--json]``.
+
+Checks the interpreter, the modules the worker needs (torch and the device it finds, MediaPipe,
+OpenCV, SciPy, numpy, safetensors, tqdm), the MediaPipe pose model and LiftRig's default lifter
+weights. A missing or broken module is reported by name, never as a traceback. Exit code 0 when
+everything needed is there, 1 otherwise (each problem names its fix). Blender's preferences run
+this ("Check") with the worker's interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+FIX_PRIVATE = ("in Blender use Preferences > Add-ons > LiftRig > Install dependencies, "
+               "or run: {python} -m pip install {requirement}")
+
+# (import name, pip requirement, needed)
+MODULES = (
+    ("numpy", "numpy>=1.26,<2", True),
+    ("torch", "torch", True),
+    ("mediapipe", "mediapipe>=0.10.14", True),
+    ("cv2", "opencv-python>=4.8,<4.12", True),
+    ("scipy", "scipy>=1.11", True),
+    ("safetensors", "safetensors>=0.4", True),
+    ("tqdm", "tqdm>=4.66", True),
+)
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "lifter" / "weights" / "default.safetensors"
+
+
+def _check(name, ok, detail, needed=True, fix=""):
+    return {"name": name, "ok": bool(ok), "detail": detail, "needed": needed, "fix": fix}
+
+
+def _import(name):
+    """(module, None) or (None, a one-line reason)."""
+    try:
+        return importlib.import_module(name), None
+    except ImportError as exc:
+        if getattr(exc, "name", None) == name:
+            return None, "not installed"
+        return None, f"cannot be imported: {type(exc).__name__}: {exc}".splitlines()[0]
+    except BaseException as exc:            # a broken module must not end the check
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return None, f"cannot be imported: {type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _torch_device(torch) -> tuple[str, str]:
+    try:
+        if torch.cuda.is_available():
+            return "cuda", f"cuda ({torch.cuda.get_device_name(0)})"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps", "mps (Apple GPU)"
+    except Exception as exc:
+        return "cpu", f"cpu (GPU query failed: {exc})"
+    return "cpu", "cpu (no GPU found)"
+
+
+def check(pose_model: str = "full") -> dict:
+    """Everything the report holds, as a JSON-ready dict."""
+    python = sys.executable
+    checks = []
+    version = platform.python_version()
+    good_python = sys.version_info[:2] == (3, 11)
+    checks.append(_check("python", good_python, f"{version} ({python})", True,
+                         "" if good_python else "LiftRig needs Python 3.11 (Blender 4.2-5.0's)"))
+    versions = {}
+    device = None
+    for name, requirement, needed in MODULES:
+        module, why = _import(name)
+        fix = FIX_PRIVATE.format(python=python, requirement=f'"{requirement}"')
+        if module is None:
+            checks.append(_check(name, False, why, needed, fix))
+            continue
+        ver = str(getattr(module, "__version__", "unknown"))
+        versions[name] = ver
+        ok, detail = True, ver
+        if name == "numpy" and ver.split(".")[0] not in ("1",):
+            ok, detail = False, f"{ver}: LiftRig needs numpy 1.x (opencv-python<4.12, Blender)"
+        if name == "torch":
+            device, text = _torch_device(module)
+            detail = f"{ver}, device {text}"
+        checks.append(_check(name, ok, detail, needed, "" if ok else fix))
+
+    checks.append(_pose_model_check(pose_model))
+    present = DEFAULT_WEIGHTS.is_file()
+    checks.append(_check("default weights", present,
+                         str(DEFAULT_WEIGHTS) if present else f"missing: {DEFAULT_WEIGHTS}",
+                         False, "" if present else "pick a lifter checkpoint file in the panel"))
+    problems = [f"{c['name']}: {c['detail']}" + (f" - fix: {c['fix']}" if c["fix"] else "")
+                for c in checks if c["needed"] and not c["ok"]]
+    return {"ok": not problems, "python": {"version": version, "executable": python},
+            "versions": versions, "device": device, "checks": checks, "problems": problems}
+
+
+def _pose_model_check(pose_model: str) -> dict:
+    try:
+        from .lifter.pose_models import POSE_MODELS, cache_dir, resolve_pose_model
+        from .errors import LiftRigError
+    except Exception as exc:                # pragma: no cover - the package itself is broken
+        return _check("pose model", False, f"cannot look: {exc}", True)
+    try:
+        path = resolve_pose_model(pose_model, download=False)
+        return _check("pose model", True, f"{pose_model}: {path}", True)
+    except LiftRigError as exc:
+        if pose_model in POSE_MODELS and not os.environ.get("LIFTRIG_OFFLINE"):
+            where = cache_dir() / "models"
+            return _check("pose model", False,
+                          f"{pose_model}: not downloaded yet (into {where} on first use)", False,
+                          "downloaded with its checksum on the first run (needs online access)")
+        return _check("pose model", False, str(exc), True,
+                      "choose an existing .task file or a model name (lite, full, heavy)")
+
+
+def format_report(report: dict) -> str:
+    lines = []
+    for c in report["checks"]:
+        mark = "ok " if c["ok"] else ("-- " if not c["needed"] else "NO ")
+        lines.append(f"{mark} {c['name']:<16} {c['detail']}")
+    if report["problems"]:
+        lines.append("")
+        lines.append("Missing for LiftRig:")
+        lines += [f"  {p}" for p in report["problems"]]
+    else:
+        lines.append("")
+        lines.append("Everything LiftRig needs is here.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m liftrig.doctor",
+                                     description="Check what this Python can do for LiftRig.")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--pose-model", default="full",
+                        help="pose model name (lite, full, heavy) or .task path (default full)")
+    args = parser.parse_args(argv)
+    report = check(args.pose_model)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
