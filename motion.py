@@ -50,6 +50,9 @@ class KeyedMotion:
     focal_px: float = 0.0            # the camera's focal length in pixels
     first_video_frame: int = 0
     report: str = ""
+    device: str = ""                 # the lifter's device, when this solve lifted the clip
+    joints_cache: str = ""           # the joints cache file used, if any
+    cache_hit: bool = False          # the joints came from that cache file
 
     @property
     def num_frames(self) -> int:

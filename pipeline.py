@@ -78,6 +78,78 @@ def load_clip(source, options: LiftOptions = LiftOptions(),
     return kp
 
 
+# --- the joints cache: video -> joints once, then any number of retargets ----------------------
+
+JOINTS_CACHE_VERSION = 1
+
+
+def file_digest(path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's content (hex)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def joints_cache_path(source, options: LiftOptions = LiftOptions()) -> Path:
+    """Where the joints of ``source`` (a video) lifted with ``options`` are cached: under the
+    user cache (``LIFTRIG_CACHE``), named by the video's content and every option that shapes
+    the keypoints and joints (pose model, person, frame range, lifter weights, device,
+    precision, flip). Changing retargeting options keeps the same file."""
+    import hashlib
+    import json
+
+    from .lifter.pose_models import ENV_MODEL, POSE_MODELS, cache_dir
+
+    pose_model = str(options.pose_model)
+    if pose_model not in POSE_MODELS:                 # a .task file: its content
+        pose_model = file_digest(Path(pose_model).expanduser())
+    elif os.environ.get(ENV_MODEL) and Path(os.environ[ENV_MODEL]).is_file():
+        pose_model = file_digest(os.environ[ENV_MODEL])
+    if options.weights is None:
+        from .lifter.inference import DEFAULT_WEIGHTS
+
+        weights = DEFAULT_WEIGHTS
+    else:
+        weights = Path(options.weights).expanduser()
+    if not weights.is_file():
+        raise LiftRigError(f"lifter weights not found: {weights}")
+    key = {"version": JOINTS_CACHE_VERSION, "video": file_digest(source),
+           "pose_model": pose_model, "person": options.person, "start": options.start,
+           "end": options.end, "weights": file_digest(weights), "device": options.device,
+           "precision": options.precision, "flip": options.flip}
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    return cache_dir() / "joints" / f"{clip_name(source)}-{name}.npz"
+
+
+def load_clip_cached(source, options: LiftOptions = LiftOptions(),
+                     progress: ProgressFn | None = None) -> tuple[Keypoints2D, Path | None, bool]:
+    """:func:`load_clip` through the joints cache (videos only). Returns ``(kp, cache file or
+    None, whether the cache had it)``. The cache file is written atomically; an unreadable
+    one is replaced."""
+    from .progress import report
+
+    if Path(source).suffix.lower() == ".npz":
+        return load_clip(source, options, progress), None, False
+    report(progress, "checking the cache", 0, 1)
+    path = joints_cache_path(source, options)
+    report(progress, "checking the cache", 1, 1)
+    if path.is_file():
+        try:
+            kp = Keypoints2D.load(path)
+            if "joints3d" in kp.extra:
+                return kp, path, True
+        except LiftRigError:
+            pass
+    kp = load_clip(source, options, progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kp.save(path)
+    return kp, path, False
+
+
 def missing_modules(source) -> list[str]:
     """The modules this Python lacks for ``source`` (a joints file needs only scipy)."""
     import importlib.util
@@ -106,12 +178,18 @@ def missing_modules(source) -> list[str]:
 
 
 def solve_clip(source, rig="builtin", options: LiftOptions = LiftOptions(),
-               retarget_options=None, progress: ProgressFn | None = None):
+               retarget_options=None, progress: ProgressFn | None = None,
+               cache_joints: bool = False):
     """The clip's joints retargeted onto ``rig`` (``"builtin"``, a preset name or a
-    :class:`BoundRig`), in this Python. Returns ``(kp, RetargetResult)``."""
+    :class:`BoundRig`), in this Python. Returns ``(kp, RetargetResult)``. ``cache_joints``:
+    read / write a video's joints through :func:`load_clip_cached` (``kp.extra`` then has
+    no trace of it; see :func:`solve_here`)."""
     from .retarget.pipeline import RetargetOptions, retarget_clip
 
-    kp = load_clip(source, options, progress)
+    if cache_joints:
+        kp, _, _ = load_clip_cached(source, options, progress)
+    else:
+        kp = load_clip(source, options, progress)
     result = retarget_clip(kp, None, retarget_options or RetargetOptions(), rig, progress)
     return kp, result
 
@@ -167,22 +245,46 @@ def keyed_motion(kp: Keypoints2D, result, options, report_text: str = ""):
 
 
 def solve_here(source, armature=None, bone_map=None, options: LiftOptions = LiftOptions(),
-               retarget_options=None, progress: ProgressFn | None = None):
+               retarget_options=None, progress: ProgressFn | None = None,
+               cache_joints: bool = False):
     """:func:`solve_for_blender` in this Python. ``retarget_options``: a RetargetOptions, or a
-    dict of its fields (what Blender's side passes, as it cannot import the solver)."""
-    from .retarget.pipeline import RetargetOptions
+    dict of its fields (what Blender's side passes, as it cannot import the solver).
+    ``cache_joints``: a video's joints come from / go to the joints cache; the motion then
+    says which file (``joints_cache``) and whether it was there (``cache_hit``)."""
+    from .retarget.pipeline import RetargetOptions, retarget_clip
 
     if isinstance(retarget_options, dict):
         retarget_options = RetargetOptions(**retarget_options)
     retarget_options = retarget_options or RetargetOptions()
     rig, text = ("builtin", "") if armature is None else bind_spec(armature, bone_map)
-    kp, result = solve_clip(source, rig, options, retarget_options, progress)
-    return keyed_motion(kp, result, retarget_options, text)
+    if cache_joints:
+        kp, cache, hit = load_clip_cached(source, options, progress)
+    else:
+        kp, cache, hit = load_clip(source, options, progress), None, False
+    result = retarget_clip(kp, None, retarget_options, rig, progress)
+    motion = keyed_motion(kp, result, retarget_options, text)
+    if not hit and _LIFTERS and _lifted(source):      # the lifter load_clip just used
+        motion.device = str(next(iter(_LIFTERS.values())).device)
+    motion.joints_cache = "" if cache is None else str(cache)
+    motion.cache_hit = hit
+    return motion
+
+
+def _lifted(source) -> bool:
+    """Whether :func:`load_clip` lifts ``source`` (a video or a keypoints-only file)."""
+    source = Path(source)
+    if source.suffix.lower() != ".npz":
+        return True
+    import numpy as np
+
+    with np.load(source, allow_pickle=False) as data:
+        return "joints3d" not in data.files
 
 
 def solve_for_blender(source, armature=None, bone_map=None,
                       options: LiftOptions = LiftOptions(), retarget_options=None,
-                      worker_python: str | None = None, progress: ProgressFn | None = None):
+                      worker_python: str | None = None, progress: ProgressFn | None = None,
+                      *, log_path=None, cancel=None, cache_joints: bool = False):
     """Everything before Blender data is touched: video or ``.npz`` -> a
     :class:`liftrig.motion.KeyedMotion` for ``armature`` (an :class:`ArmatureSpec` bound with
     ``bone_map``; None: LiftRig's skeleton sized to the subject).
@@ -190,6 +292,10 @@ def solve_for_blender(source, armature=None, bone_map=None,
     Runs in this Python, or in ``worker_python`` (default ``$LIFTRIG_WORKER_PYTHON`` when this
     Python lacks torch, mediapipe or scipy, as Blender's does) with the same result. Touches no
     Blender data, so it may run off Blender's main thread.
+
+    ``log_path``: keep the worker's log there; ``cancel``: a :class:`threading.Event` that
+    stops the work at once (the worker is killed) with :class:`Cancelled`; ``cache_joints``:
+    a video's joints go through the joints cache (:func:`load_clip_cached`).
     """
     if not Path(source).is_file():
         raise LiftRigError(f"input not found: {source}")
@@ -209,8 +315,21 @@ def solve_for_blender(source, armature=None, bone_map=None,
         if dataclasses.is_dataclass(retarget_options):
             retarget_options = dataclasses.asdict(retarget_options)
         return solve_in_worker(worker_python, source, armature, bone_map, options,
-                               retarget_options, progress)
-    return solve_here(source, armature, bone_map, options, retarget_options, progress)
+                               retarget_options, progress, log_path=log_path, cancel=cancel,
+                               cache_joints=cache_joints)
+    if cancel is not None:
+        from .errors import Cancelled
+
+        inner = progress
+
+        def progress(stage, done, total):  # noqa: F811  (cancel checked at each report)
+            if cancel.is_set():
+                raise Cancelled()
+            if inner is not None:
+                inner(stage, done, total)
+
+    return solve_here(source, armature, bone_map, options, retarget_options, progress,
+                      cache_joints=cache_joints)
 
 
 ANIMATION_SUFFIXES = (".bvh", ".fbx", ".blend")

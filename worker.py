@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         job = pickle.load(f)
     try:
         solved = solve_here(job["source"], job["armature"], job["bone_map"], job["options"],
-                            job["retarget_options"], progress=_emit)
+                            job["retarget_options"], progress=_emit,
+                            cache_joints=job.get("cache_joints", False))
     except LiftRigError as exc:
         print(f"error\t{exc}", file=sys.stderr, flush=True)
         return 2
@@ -45,14 +46,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _kill_on(cancel, proc) -> None:
+    """Kill ``proc`` as soon as the event ``cancel`` is set (returns when ``proc`` ends)."""
+    while proc.poll() is None:
+        if cancel.wait(0.05):
+            proc.kill()
+            return
+
+
 def solve_in_worker(python: str, source, armature, bone_map, options, retarget_options,
-                    progress: ProgressFn | None = None, timeout: float | None = None):
+                    progress: ProgressFn | None = None, timeout: float | None = None, *,
+                    log_path=None, cancel=None, cache_joints: bool = False):
     """:func:`liftrig.pipeline.solve_for_blender` run by ``python``: returns its
     :class:`liftrig.motion.KeyedMotion` (numpy only, so Blender can unpickle it).
 
     ``progress`` gets the worker's stages and may raise :class:`Cancelled`, which stops the
-    worker at once. A worker that fails or dies raises :class:`LiftRigError` with its message.
+    worker at once; so does setting ``cancel`` (a :class:`threading.Event`), even while the
+    worker reports nothing. A worker that fails or dies raises :class:`LiftRigError` with its
+    message. ``log_path``: the worker's log (its stderr) is kept there (default: a temporary
+    file). ``cache_joints``: see :func:`liftrig.pipeline.load_clip_cached`.
     """
+    import threading
     import time
 
     with tempfile.TemporaryDirectory(prefix="liftrig-worker-") as tmp:
@@ -60,18 +74,23 @@ def solve_in_worker(python: str, source, armature, bone_map, options, retarget_o
         with open(job_path, "wb") as f:
             pickle.dump({"source": str(Path(source).resolve()), "armature": armature,
                          "bone_map": None if bone_map is None else str(bone_map),
-                         "options": options, "retarget_options": retarget_options}, f)
-        log_path = Path(tmp) / "worker.log"
+                         "options": options, "retarget_options": retarget_options,
+                         "cache_joints": cache_joints}, f)
+        log_path = Path(log_path) if log_path is not None else Path(tmp) / "worker.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k != "LIFTRIG_WORKER_PYTHON"}
         env["PYTHONNOUSERSITE"] = "1"
+        command = [python, "-m", "liftrig.worker", str(job_path), str(result_path)]
         try:
             with open(log_path, "w") as log:
-                proc = subprocess.Popen([python, "-m", "liftrig.worker", str(job_path),
-                                         str(result_path)], stdout=subprocess.PIPE,
-                                        stderr=log, text=True, env=env)
-        except (FileNotFoundError, PermissionError) as exc:
+                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
+                                        env=env)
+        except (FileNotFoundError, PermissionError, OSError) as exc:
             raise LiftRigError(f"the worker interpreter {python!r} cannot be started ({exc}): "
                                "set the path of a Python that has LiftRig's requirements") from None
+        if cancel is not None:
+            threading.Thread(target=_kill_on, args=(cancel, proc), daemon=True,
+                             name="liftrig-worker-cancel").start()
         started = time.monotonic()
         try:
             for line in proc.stdout:
@@ -88,6 +107,8 @@ def solve_in_worker(python: str, source, armature, bone_map, options, retarget_o
             raise
         finally:
             proc.stdout.close()
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
         log = log_path.read_text(errors="replace").strip().splitlines()
         if proc.returncode != 0 or not result_path.is_file():
             errors = [ln.split("\t", 1)[1] for ln in log if ln.startswith("error\t")]

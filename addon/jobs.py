@@ -1,0 +1,370 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Background jobs for the panel: plain Python that a modal operator drives, testable without
+a window.
+
+A :class:`LiftJob` reads the target armature on the main thread (:meth:`LiftJob.start`), then a
+thread runs :func:`liftrig.pipeline.solve_for_blender` with a worker process (decoding, 2D
+keypoints, lifting and retargeting happen there; a video's joints go through the joints
+cache) and pushes its progress and result into a queue. :meth:`LiftJob.poll`, called by the
+operator's timer on the main thread, drains the queue and, when the motion arrives, writes it
+with :func:`liftrig.addon.engine.apply_motion` (all or nothing). :meth:`LiftJob.cancel` kills
+the worker at once; nothing has touched the scene before the keys are written, so it stays as
+it was.
+
+Also here: which Python runs the worker, the persistent worker logs, and the video probe that
+the panel shows (run by the worker's Python, so Blender's needs no OpenCV).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import Cancelled, LiftRigError
+from ..pipeline import LiftOptions, clip_name, missing_modules
+
+RUNNING, FINISHED, FAILED, CANCELLED = "RUNNING", "FINISHED", "FAILED", "CANCELLED"
+KEPT_LOGS = 30
+
+
+# --- the worker's Python and its logs --------------------------------------------------------
+
+def worker_python(context=None, source=None) -> str:
+    """The interpreter that runs the worker: the one set in LiftRig's preferences, else
+    ``$LIFTRIG_WORKER_PYTHON``, else this Python when it has LiftRig's requirements."""
+    configured = None
+    try:
+        from . import preferences
+
+        configured = preferences.worker_python(context)
+    except ImportError:
+        pass
+    if configured:
+        return configured
+    if os.environ.get("LIFTRIG_WORKER_PYTHON"):
+        return os.environ["LIFTRIG_WORKER_PYTHON"]
+    missing = missing_modules(source) if source is not None and Path(source).is_file() else \
+        _missing_here()
+    if missing:
+        raise LiftRigError(f"Blender's Python lacks {', '.join(missing)}: in Edit > Preferences "
+                           "> Add-ons > LiftRig, install the dependencies or choose a Python "
+                           "that has LiftRig's requirements")
+    return sys.executable
+
+
+def _missing_here() -> list[str]:
+    import importlib.util
+
+    return [m for m in ("scipy", "torch", "mediapipe", "cv2")
+            if importlib.util.find_spec(m) is None]
+
+
+def logs_dir() -> Path:
+    """Where the workers' logs are kept (the user cache's ``logs`` folder)."""
+    from ..lifter.pose_models import cache_dir
+
+    return cache_dir() / "logs"
+
+
+def new_log_path(source) -> Path:
+    """A fresh log file path for a run on ``source``; only the newest logs are kept."""
+    folder = logs_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    old = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
+    for path in old[:max(0, len(old) - KEPT_LOGS + 1)]:
+        path.unlink(missing_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return folder / f"{stamp}-{os.getpid()}-{clip_name(source)}.log"
+
+
+# --- the video probe (frames, fps, size) ------------------------------------------------------
+
+_PROBE_CODE = (
+    "import json, sys\n"
+    "from liftrig.errors import LiftRigError\n"
+    "try:\n"
+    "    from liftrig.lifter.video import probe_video\n"
+    "    i = probe_video(sys.argv[1])\n"
+    "    print(json.dumps({'frames': i.frame_count, 'fps': i.fps, 'width': i.width,"
+    " 'height': i.height}))\n"
+    "except LiftRigError as e:\n"
+    "    print(json.dumps({'error': str(e)}))\n")
+
+_PROBES: dict = {}
+_PROBES_LOCK = threading.Lock()
+
+
+def _probe_key(path: Path):
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def _probe(key, python: str) -> None:
+    try:
+        run = subprocess.run([python, "-c", _PROBE_CODE, key[0]], capture_output=True,
+                             text=True, timeout=60)
+        lines = run.stdout.strip().splitlines()
+        info = json.loads(lines[-1]) if run.returncode == 0 and lines else {
+            "error": f"the worker's Python ({python}) could not read the video: "
+                     + (run.stderr.strip().splitlines() or ["no output"])[-1]}
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        info = {"error": f"the worker's Python ({python}) could not read the video: {exc}"}
+    with _PROBES_LOCK:
+        _PROBES[key] = info
+
+
+def video_info(path, python: str | None, wait: bool = False):
+    """What the panel shows about a video: ``{"frames", "fps", "width", "height"}``, or
+    ``{"error": message}``; None while a probe runs in the background (started here, cached per
+    path, modification time and size). ``wait``: block until known (tests, scripts)."""
+    path = Path(path)
+    if not path.is_file():
+        return {"error": f"video not found: {path}"}
+    key = _probe_key(path)
+    with _PROBES_LOCK:
+        if key in _PROBES:
+            info = _PROBES[key]
+            if info is not None or not wait:
+                return info
+            started = True
+        else:
+            started = False
+            _PROBES[key] = None
+    if not started:
+        if python is None:
+            info = {"error": "no worker Python: set one in LiftRig's preferences"}
+            with _PROBES_LOCK:
+                _PROBES[key] = info
+            return info
+        thread = threading.Thread(target=_probe, args=(key, python), daemon=True,
+                                  name="liftrig-probe")
+        thread.start()
+        if wait:
+            thread.join()
+    while wait:
+        with _PROBES_LOCK:
+            if _PROBES.get(key) is not None:
+                return _PROBES[key]
+        time.sleep(0.05)
+    with _PROBES_LOCK:
+        return _PROBES.get(key)
+
+
+# --- the job ----------------------------------------------------------------------------------
+
+STAGE_NAMES = {"checking the cache": "reading the video", "2D keypoints": "2D keypoints",
+               "lifting": "lifting", "writing keys": "writing keys"}
+
+
+def stage_label(stage: str) -> str:
+    """The stage as the panel names it: decoding and 2D keypoints (one pass over the video),
+    lifting, retargeting, writing keys."""
+    if stage.startswith("retarget"):
+        return "retargeting"
+    return STAGE_NAMES.get(stage, stage)
+
+
+@dataclass
+class JobResult:
+    """What a finished run gave: the figures the panel shows."""
+
+    armature: str          # object name
+    action: str
+    frame_start: int
+    frame_end: int
+    fps: float
+    seconds: float
+    device: str            # the lifter's device, or "cached joints"
+    cache_hit: bool
+    report: str
+    log_path: str
+
+    @property
+    def frames(self) -> int:
+        return self.frame_end - self.frame_start + 1
+
+
+class LiftJob:
+    """One "Lift video to rig" run (see the module's docstring). ``armature``: the object to
+    key (None: a new LiftRig skeleton); ``retarget_options``: a dict of RetargetOptions'
+    fields."""
+
+    def __init__(self, scene, source, *, armature=None, bone_map=None,
+                 lift_options: LiftOptions = LiftOptions(), retarget_options=None,
+                 worker_python: str, frame_start: int = 1, name: str | None = None,
+                 log_path=None, cache_joints: bool = True):
+        self.scene_name = scene.name
+        self.source = Path(source)
+        self.armature_name = None if armature is None else armature.name
+        self._armature = armature
+        self.bone_map = bone_map
+        self.lift_options = lift_options
+        self.retarget_options = dict(retarget_options or {})
+        self.worker_python = worker_python
+        self.frame_start = frame_start
+        self.name = name or clip_name(source)
+        self.log_path = Path(log_path) if log_path is not None else new_log_path(source)
+        self.cache_joints = cache_joints
+        self.state = "READY"
+        self.stage, self.done, self.total = "starting the worker", 0, None
+        self.stages: list[str] = []          # every raw stage reported, in order
+        self.message = ""
+        self.result: JobResult | None = None
+        self._queue: queue.Queue = queue.Queue()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self._device = ""
+
+    # main thread
+    def start(self) -> "LiftJob":
+        """Read the target rig (main thread) and start the work in a thread."""
+        from .engine import armature_spec
+
+        if not self.source.is_file():
+            raise LiftRigError(f"video not found: {self.source}")
+        spec = None if self._armature is None else armature_spec(self._armature)
+        self._armature = None                # no Blender data is held while the thread runs
+        self._started = time.monotonic()
+        self.state = RUNNING
+        self._thread = threading.Thread(target=self._work, args=(spec,), daemon=True,
+                                        name="liftrig-job")
+        self._thread.start()
+        return self
+
+    # worker thread: no Blender data here
+    def _work(self, spec) -> None:
+        from ..pipeline import solve_for_blender
+
+        def progress(stage, done, total):
+            self._queue.put(("progress", (stage, done, total)))
+
+        try:
+            motion = solve_for_blender(self.source, spec, self.bone_map, self.lift_options,
+                                       self.retarget_options, self.worker_python, progress,
+                                       log_path=self.log_path, cancel=self._cancel,
+                                       cache_joints=self.cache_joints)
+            self._queue.put(("motion", motion))
+        except Cancelled:
+            self._queue.put(("cancelled", None))
+        except LiftRigError as exc:
+            self._queue.put(("error", str(exc)))
+        except BaseException as exc:  # a bug: say what it was, keep Blender running
+            self._queue.put(("error", f"internal error: {type(exc).__name__}: {exc}"))
+
+    @property
+    def running(self) -> bool:
+        return self.state == RUNNING
+
+    @property
+    def fraction(self) -> float:
+        """How far the current stage is, 0..1."""
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self._started if self._started else 0.0
+
+    def status_text(self) -> str:
+        """One line for the status bar and the panel."""
+        if self.state == RUNNING:
+            count = f" {self.done}/{self.total}" if self.total else ""
+            unit = " frames" if self.stage in ("2D keypoints", "lifting") else ""
+            return (f"LiftRig: {stage_label(self.stage)}{count}{unit}  ({self.seconds:.0f} s, "
+                    "Esc to cancel)")
+        return f"LiftRig: {self.message}" if self.message else f"LiftRig: {self.state.lower()}"
+
+    def poll(self) -> str:
+        """Main thread (the operator's timer): take the thread's news; write the keys when the
+        motion is there. Returns the state: RUNNING, FINISHED, FAILED or CANCELLED."""
+        if self.state != RUNNING:
+            return self.state
+        while True:
+            try:
+                kind, value = self._queue.get_nowait()
+            except queue.Empty:
+                return self.state
+            if kind == "progress":
+                self.stage, self.done, self.total = value
+                if not self.stages or self.stages[-1] != self.stage:
+                    self.stages.append(self.stage)
+            elif kind == "cancelled":
+                return self._end(CANCELLED, "cancelled; the scene is as it was")
+            elif kind == "error":
+                return self._end(FAILED, f"{value} (worker log: {self.log_path})")
+            elif kind == "motion":
+                return self._apply(value)
+
+    def _apply(self, motion) -> str:
+        import bpy
+
+        from .engine import apply_motion
+
+        scene = bpy.data.scenes.get(self.scene_name)
+        armature = None
+        if self.armature_name is not None:
+            armature = bpy.data.objects.get(self.armature_name)
+            if armature is None:
+                return self._end(FAILED, f"the armature {self.armature_name!r} is gone")
+        if scene is None:
+            return self._end(FAILED, f"the scene {self.scene_name!r} is gone")
+
+        def progress(stage, done, total):
+            if self._cancel.is_set():
+                raise Cancelled()
+            self.stage, self.done, self.total = stage, done, total
+            if self.stages[-1:] != [stage]:
+                self.stages.append(stage)
+
+        try:
+            applied = apply_motion(scene, motion, self.name, armature, self.frame_start,
+                                   progress)
+        except Cancelled:
+            return self._end(CANCELLED, "cancelled; the scene is as it was")
+        except LiftRigError as exc:
+            return self._end(FAILED, str(exc))
+        except Exception as exc:  # a bug; SceneGuard has undone the scene's changes
+            return self._end(FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        self.result = JobResult(applied.armature.name, applied.action.name, applied.frame_start,
+                                applied.frame_end, applied.fps, self.seconds,
+                                motion.device or ("cached joints" if motion.cache_hit else "-"),
+                                motion.cache_hit, applied.report, str(self.log_path))
+        frames = self.result.frames
+        return self._end(FINISHED, f"{frames} frames keyed on {applied.armature.name!r} in "
+                                   f"{self.result.seconds:.1f} s")
+
+    def _end(self, state: str, message: str) -> str:
+        self.state, self.message = state, message
+        return state
+
+    def cancel(self) -> None:
+        """Stop now: the worker is killed (within a fraction of a second) and the result, if
+        one was on its way, is dropped. The scene is not touched."""
+        self._cancel.set()
+        if self.state == RUNNING:
+            self._end(CANCELLED, "cancelled; the scene is as it was")
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread (and so the worker process) to end; True if it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def wait(self, timeout: float | None = None, interval: float = 0.05) -> str:
+        """Poll until the job ends (blocking: for scripts, tests and execute())."""
+        limit = None if timeout is None else time.monotonic() + timeout
+        while self.poll() == RUNNING:
+            if limit is not None and time.monotonic() > limit:
+                self.cancel()
+                self.join(5.0)
+                return self._end(FAILED, f"stopped after {timeout:g} s")
+            time.sleep(interval)
+        return self.state

@@ -1,0 +1,459 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The "Lift video to rig" panel (3D Viewport sidebar, tab "LiftRig"), its settings
+(``scene.liftrig``) and operators.
+
+The operators are thin: :class:`LIFTRIG_OT_lift_video` builds a :class:`.jobs.LiftJob` from
+the settings and, when invoked from the UI, polls it from a window timer (the viewport stays
+usable; Esc or the Cancel button stop it); without a window it runs the job to the end.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import bpy
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+from ..errors import LiftRigError
+from ..pipeline import LiftOptions
+from . import jobs
+
+_ACTIVE: dict = {"job": None}        # the running job, for the panel and the Cancel button
+
+
+def active_job():
+    return _ACTIVE["job"]
+
+
+def redraw_panels() -> None:
+    wm = getattr(bpy.context, "window_manager", None)
+    for window in (wm.windows if wm else ()):
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+def _abspath(path: str) -> str:
+    return bpy.path.abspath(path) if path else ""
+
+
+def _probe_python(context) -> str | None:
+    try:
+        return jobs.worker_python(context)
+    except LiftRigError:
+        return None
+
+
+def _watch_probe(path: str, python: str | None):
+    """A timer: redraw the panel once the background probe of ``path`` is known."""
+    def check():
+        if not path or jobs.video_info(path, python) is not None:
+            redraw_panels()
+            return None
+        return 0.25
+    return check
+
+
+def _video_changed(self, context):
+    path = _abspath(self.video)
+    if path and Path(path).is_file():
+        python = _probe_python(context)
+        jobs.video_info(path, python)
+        bpy.app.timers.register(_watch_probe(path, python), first_interval=0.25)
+
+
+class LiftRigSettings(bpy.types.PropertyGroup):
+    """What the panel asks for, and the figures of the last run."""
+
+    video: StringProperty(name="Video", subtype="FILE_PATH", update=_video_changed,
+                          description="The video of the person to animate")
+    use_range: BoolProperty(name="Frame Range", default=False,
+                            description="Only part of the video (frames counted from 1)")
+    range_start: IntProperty(name="First", default=1, min=1,
+                             description="First video frame (1 = the video's first)")
+    range_end: IntProperty(name="Last", default=250, min=1,
+                           description="Last video frame, included")
+    person_mode: EnumProperty(name="Person", default="AUTO", items=(
+        ("AUTO", "Auto", "Follow the most prominent person"),
+        ("NUMBER", "Number", "The K-th person from the left at the start (0 = leftmost)")))
+    person: IntProperty(name="Person Number", default=0, min=0,
+                        description="Which person, counted from the left from 0")
+    pose_model: EnumProperty(name="Pose Model", default="full", items=(
+        ("lite", "Lite", "MediaPipe's fastest pose model"),
+        ("full", "Full", "MediaPipe's balanced pose model"),
+        ("heavy", "Heavy", "MediaPipe's most accurate, slowest pose model")))
+    lifter: EnumProperty(name="Lifter", default="DEFAULT", items=(
+        ("DEFAULT", "Default", "LiftRig's installed lifting model"),
+        ("FILE", "File", "A checkpoint file: LiftRig .safetensors or an official MixSTE / "
+                         "P-STMO checkpoint")))
+    lifter_file: StringProperty(name="Checkpoint", subtype="FILE_PATH",
+                                description="Lifter weights to use")
+    device: EnumProperty(name="Device", default="AUTO", items=(
+        ("AUTO", "Auto", "The GPU when there is one, else the CPU"),
+        ("CPU", "CPU", "Lift on the CPU"),
+        ("GPU", "GPU", "Lift on the GPU (CUDA, or Metal on a Mac)")))
+    smoothing: FloatProperty(name="Smoothing", default=0.5, min=0.0, max=5.0, soft_max=1.0,
+                             description="0 = off, 1 = strong")
+    root_motion: EnumProperty(name="Root Motion", default="ON", items=(
+        ("ON", "On", "The character travels as the person does"),
+        ("IN_PLACE", "In Place", "The pelvis stays above the origin")))
+    foot_lock: BoolProperty(name="Foot Locking", default=True,
+                            description="Plant the feet while they touch the ground")
+    target: EnumProperty(name="Target", default="NEW", items=(
+        ("NEW", "New LiftRig Skeleton", "Create LiftRig's skeleton, sized to the person"),
+        ("SELECTED", "Selected Armature", "Key the active armature")))
+    bone_map: EnumProperty(name="Bone Map", default="AUTO", items=(
+        ("AUTO", "Detect", "Detect the rig's preset (Rigify, Mixamo, UE5, ...) from its "
+                           "bone names"),
+        ("FILE", "File", "A JSON bone map")))
+    bone_map_file: StringProperty(name="Bone Map File", subtype="FILE_PATH")
+
+    # The last run's figures.
+    result_armature: PointerProperty(name="Result", type=bpy.types.Object)
+    result_frames: IntProperty(default=0)
+    result_fps: FloatProperty(default=0.0)
+    result_seconds: FloatProperty(default=0.0)
+    result_device: StringProperty(default="")
+    result_report: StringProperty(default="")
+    result_log: StringProperty(default="")
+    result_error: StringProperty(default="")
+
+
+def device_name(choice: str) -> str:
+    if choice == "GPU":
+        return "mps" if sys.platform == "darwin" else "cuda"
+    return choice.lower()
+
+
+def job_from_settings(context) -> jobs.LiftJob:
+    """A :class:`.jobs.LiftJob` for the panel's settings (not started); a clear
+    :class:`LiftRigError` for missing or wrong choices."""
+    s = context.scene.liftrig
+    video = _abspath(s.video)
+    if not video:
+        raise LiftRigError("choose a video first")
+    if not Path(video).is_file():
+        raise LiftRigError(f"video not found: {video}")
+    weights = None
+    if s.lifter == "FILE":
+        weights = _abspath(s.lifter_file)
+        if not weights or not Path(weights).is_file():
+            raise LiftRigError(f"lifter checkpoint not found: {weights or '(none chosen)'}")
+    start, end = 0, None
+    if s.use_range:
+        if s.range_end < s.range_start:
+            raise LiftRigError(f"the frame range {s.range_start}-{s.range_end} is empty")
+        start, end = s.range_start - 1, s.range_end
+    lift = LiftOptions(weights=weights, device=device_name(s.device), pose_model=s.pose_model,
+                       person=s.person if s.person_mode == "NUMBER" else None,
+                       start=start, end=end)
+    retarget = {"smoothing": float(s.smoothing), "foot_lock": bool(s.foot_lock),
+                "root_motion": s.root_motion == "ON"}
+    armature, bone_map = None, None
+    if s.target == "SELECTED":
+        armature = context.active_object
+        if armature is None or armature.type != "ARMATURE":
+            raise LiftRigError("select the armature to animate (or choose the target "
+                               "\"New LiftRig Skeleton\")")
+        if s.bone_map == "FILE":
+            bone_map = _abspath(s.bone_map_file)
+            if not bone_map or not Path(bone_map).is_file():
+                raise LiftRigError(f"bone map not found: {bone_map or '(none chosen)'}")
+    return jobs.LiftJob(context.scene, video, armature=armature, bone_map=bone_map,
+                        lift_options=lift, retarget_options=retarget,
+                        worker_python=jobs.worker_python(context, video),
+                        frame_start=context.scene.frame_start)
+
+
+def store_result(scene, job: jobs.LiftJob) -> None:
+    """Put a finished (or failed) job's figures into ``scene.liftrig`` for the panel."""
+    s = scene.liftrig
+    if job.state == jobs.FINISHED and job.result is not None:
+        r = job.result
+        s.result_armature = bpy.data.objects.get(r.armature)
+        s.result_frames, s.result_fps, s.result_seconds = r.frames, r.fps, r.seconds
+        s.result_device, s.result_report, s.result_log = r.device, r.report, r.log_path
+        s.result_error = ""
+    elif job.state == jobs.FAILED:
+        s.result_error, s.result_log = job.message, str(job.log_path)
+
+
+# --- operators --------------------------------------------------------------------------------
+
+def step(context, job: jobs.LiftJob) -> str:
+    """One timer tick of the modal operator: poll the job, show its progress in the status
+    bar and the panel. Returns the job's state."""
+    state = job.poll()
+    text = job.status_text() if state == jobs.RUNNING else None
+    workspace = getattr(context, "workspace", None)
+    if workspace is not None:
+        workspace.status_text_set(text)
+    wm = context.window_manager
+    if state == jobs.RUNNING:
+        wm.progress_update(int(job.fraction * 100))
+    redraw_panels()
+    return state
+
+
+def finish(operator, context, job: jobs.LiftJob) -> set:
+    """Report the job's end as Blender reports; store its figures; forget it."""
+    _ACTIVE["job"] = None
+    store_result(context.scene, job)
+    if job.state == jobs.FINISHED:
+        operator.report({"INFO"}, job.message + (f"; {job.result.report}"
+                                                 if job.result.report else ""))
+        return {"FINISHED"}
+    if job.state == jobs.CANCELLED:
+        operator.report({"WARNING"}, "LiftRig: " + job.message)
+        return {"CANCELLED"}
+    operator.report({"ERROR"}, job.message)
+    return {"CANCELLED"}
+
+
+class LIFTRIG_OT_lift_video(bpy.types.Operator):
+    """Lift the person in the video onto the target armature, in the background"""
+
+    bl_idname = "liftrig.lift_video"
+    bl_label = "Lift video to rig"
+    bl_options = {"REGISTER"}
+
+    _timer = None
+
+    @classmethod
+    def poll(cls, context):
+        job = active_job()
+        return context.scene is not None and (job is None or not job.running)
+
+    def _start(self, context):
+        try:
+            job = job_from_settings(context)
+            job.start()
+        except LiftRigError as exc:
+            context.scene.liftrig.result_error = str(exc)
+            self.report({"ERROR"}, str(exc))
+            return None
+        context.scene.liftrig.result_error = ""
+        _ACTIVE["job"] = job
+        return job
+
+    def execute(self, context):
+        """Without a window (scripts, background mode): run to the end, blocking."""
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        try:
+            job.wait()
+        except KeyboardInterrupt:
+            job.cancel()
+            job.join(5.0)
+        return finish(self, context, job)
+
+    def invoke(self, context, event):
+        if context.window is None:
+            return self.execute(context)
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.progress_begin(0, 100)
+        wm.modal_handler_add(self)
+        step(context, job)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job = active_job()
+        if job is None:                                  # should not happen; end quietly
+            self._cleanup(context)
+            return {"CANCELLED"}
+        if event.type == "ESC" and event.value == "PRESS":
+            job.cancel()
+        elif event.type != "TIMER" and job.running:
+            return {"PASS_THROUGH"}                      # the viewport stays usable
+        if step(context, job) == jobs.RUNNING:
+            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
+        self._cleanup(context)
+        return finish(self, context, job)
+
+    def _cleanup(self, context):
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if getattr(context, "workspace", None) is not None:
+            context.workspace.status_text_set(None)
+        redraw_panels()
+
+
+class LIFTRIG_OT_cancel_lift(bpy.types.Operator):
+    """Stop the running lift; the scene stays as it was"""
+
+    bl_idname = "liftrig.cancel_lift"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        job = active_job()
+        return job is not None and job.running
+
+    def execute(self, context):
+        active_job().cancel()
+        return {"FINISHED"}
+
+
+class LIFTRIG_OT_export_result(bpy.types.Operator):
+    """Export the last lifted armature and its action"""
+
+    bl_idname = "liftrig.export_result"
+    bl_label = "Export"
+
+    format: EnumProperty(items=(("FBX", "FBX", ""), ("BVH", "BVH", "")), default="FBX")
+    filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
+    filter_glob: StringProperty(default="*.fbx;*.bvh", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene.liftrig.result_armature is not None
+
+    def invoke(self, context, event):
+        s = context.scene.liftrig
+        suffix = "." + self.format.lower()
+        name = s.result_armature.name.removesuffix(" rig")
+        if not self.filepath:
+            self.filepath = bpy.path.ensure_ext(name, suffix)
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        from .export import export_bvh, export_fbx
+
+        s = context.scene.liftrig
+        suffix = "." + self.format.lower()
+        path = Path(bpy.path.ensure_ext(_abspath(self.filepath), suffix))
+        try:
+            if self.format == "FBX":
+                export_fbx(s.result_armature, path, context.scene)
+            else:
+                export_bvh(s.result_armature, path, scene=context.scene)
+        except LiftRigError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"exported {path}")
+        return {"FINISHED"}
+
+
+# --- the panel --------------------------------------------------------------------------------
+
+def _wrapped(layout, text: str, width: int = 48) -> None:
+    import textwrap
+
+    col = layout.column(align=True)
+    for part in text.split("; "):
+        for line in textwrap.wrap(part, width) or [""]:
+            col.label(text=line)
+
+
+class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "LiftRig"
+    bl_label = "Lift video to rig"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        s = context.scene.liftrig
+
+        layout.prop(s, "video")
+        video = _abspath(s.video)
+        if video:
+            info = jobs.video_info(video, _probe_python(context))
+            if info is None:
+                layout.label(text="Reading the video...", icon="TIME")
+            elif "error" in info:
+                _wrapped(layout.box(), info["error"])
+            else:
+                layout.label(text=f"{info['frames']} frames, {info['fps']:g} fps, "
+                                  f"{info['width']} x {info['height']}", icon="FILE_MOVIE")
+        row = layout.row(heading="Frame Range")
+        row.prop(s, "use_range", text="")
+        sub = row.row(align=True)
+        sub.active = s.use_range
+        sub.prop(s, "range_start", text="")
+        sub.prop(s, "range_end", text="")
+        layout.prop(s, "person_mode")
+        if s.person_mode == "NUMBER":
+            layout.prop(s, "person")
+        layout.prop(s, "pose_model")
+        layout.prop(s, "lifter")
+        if s.lifter == "FILE":
+            layout.prop(s, "lifter_file")
+        layout.prop(s, "device")
+
+        col = layout.column(heading="Motion")
+        col.prop(s, "smoothing")
+        col.prop(s, "root_motion")
+        col.prop(s, "foot_lock")
+
+        layout.prop(s, "target")
+        if s.target == "SELECTED":
+            obj = context.active_object
+            if obj is not None and obj.type == "ARMATURE":
+                layout.label(text=f"{obj.name}: {len(obj.data.bones)} bones", icon="ARMATURE_DATA")
+            else:
+                layout.label(text="Select an armature", icon="ERROR")
+            layout.prop(s, "bone_map")
+            if s.bone_map == "FILE":
+                layout.prop(s, "bone_map_file")
+
+        job = active_job()
+        if job is not None and job.running:
+            box = layout.box()
+            box.progress(factor=job.fraction, type="BAR", text=job.status_text()[9:])
+            box.operator("liftrig.cancel_lift", icon="CANCEL")
+        else:
+            layout.operator("liftrig.lift_video", icon="PLAY")
+
+        if s.result_error:
+            box = layout.box()
+            box.label(text="Last run failed", icon="ERROR")
+            _wrapped(box, s.result_error)
+        elif s.result_armature is not None:
+            box = layout.box()
+            box.label(text=f"{s.result_armature.name}: {s.result_frames} frames at "
+                           f"{s.result_fps:g} fps", icon="CHECKMARK")
+            box.label(text=f"{s.result_seconds:.1f} s on {s.result_device}")
+            if s.result_report:
+                _wrapped(box, s.result_report)
+            row = box.row(align=True)
+            row.operator("liftrig.export_result", text="Export FBX").format = "FBX"
+            row.operator("liftrig.export_result", text="Export BVH").format = "BVH"
+        if s.result_log:
+            layout.label(text=f"Worker log: {s.result_log}", icon="TEXT")
+
+
+CLASSES = (LiftRigSettings, LIFTRIG_OT_lift_video, LIFTRIG_OT_cancel_lift,
+           LIFTRIG_OT_export_result, VIEW3D_PT_liftrig_lift)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.liftrig = PointerProperty(type=LiftRigSettings)
+
+
+def unregister() -> None:
+    job = active_job()
+    if job is not None:
+        job.cancel()
+        _ACTIVE["job"] = None
+    if hasattr(bpy.types.Scene, "liftrig"):
+        del bpy.types.Scene.liftrig
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
