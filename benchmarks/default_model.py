@@ -8,6 +8,8 @@
 2. Real footage, against MediaPipe's own per-frame 3D (``pose_world_landmarks``, mapped to the
    same 17 joints): jitter (mean joint acceleration, mm/frame^2) and bone-length stability (std of
    each bone's length over the clip, mm), on the longest run of detected frames of each shared clip.
+   Two rows for LiftRig: the lifter's raw joints, and the joints of LiftRig's skeleton after the
+   retarget stage (default options) -- what the animation in Blender carries.
 3. Speed: frames per second of ``Lifter.lift`` with flip on this machine's CPU.
 
     .venv/bin/python benchmarks/default_model.py [--weights PATH] [--max-clips N]
@@ -60,19 +62,23 @@ def real_footage(lifter) -> dict:
     from liftrig.h36m import BONES
     from liftrig.lifter.keypoints import extract_keypoints
     from liftrig.lifter.landmarks import MEDIAPIPE_TO_COCO17, coco17_to_h36m
+    from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
     from liftrig.training import metrics
 
     out = {}
     for video in sorted((SHARED / "videos").glob("*.mp4")):
         kp = extract_keypoints(video, pose_model=SHARED / "models" / "pose_landmarker_full.task")
         ours = lifter.lift(kp)
+        on_rig = retarget_clip(kp, ours, RetargetOptions(), "builtin").pose.points()
+        on_rig = on_rig - on_rig[:, :1]  # pelvis-relative, as the other two are
         world = kp.world_landmarks[:, list(MEDIAPIPE_TO_COCO17)]
         theirs, _ = coco17_to_h36m(world, np.ones(world.shape[:2]))
         idx = np.flatnonzero(kp.valid)
         runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
         run = max(runs, key=len)
         row = {}
-        for name, poses in (("LiftRig", ours[run]), ("MediaPipe world", theirs[run])):
+        for name, poses in (("LiftRig", ours[run]), ("LiftRig skeleton", on_rig[run]),
+                            ("MediaPipe world", theirs[run])):
             row[name] = {"jitter": 1000 * metrics.mean_acceleration(poses),
                          "bone_std": 1000 * metrics.bone_length_std(poses, BONES)}
         row["frames"] = len(run)
@@ -115,7 +121,7 @@ def main() -> int:
               f"{r['accel']:.2f} mm/frame^2")
     for clip, row in real_footage(lifter).items():
         print(f"{clip} ({row['frames']} frames at {row['fps']:g} fps):")
-        for name in ("LiftRig", "MediaPipe world"):
+        for name in ("LiftRig", "LiftRig skeleton", "MediaPipe world"):
             r = row[name]
             print(f"  {name:16s} jitter {r['jitter']:6.2f} mm/frame^2, bone-length std "
                   f"mean {r['bone_std'].mean():5.1f} mm, max {r['bone_std'].max():5.1f} mm")
