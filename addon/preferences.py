@@ -2,64 +2,456 @@
 """LiftRig's add-on preferences: where the worker's Python comes from, and the pose model.
 
 Nothing is ever pip-installed into Blender's own Python. The worker (``python -m liftrig.worker``)
-runs in either a private virtual environment that "Install dependencies" creates in the
-extension's user folder, or an interpreter the user names ("Use this Python").
+runs in either
+
+* a private virtual environment that "Install dependencies" builds in the extension's user
+  folder (``bpy.utils.extension_path_user``) with Blender's own interpreter, torch CPU or CUDA,
+  as a background job with progress and Cancel, only when "Allow Online Access" is on; or
+* an interpreter the user names ("Use this Python"), for example the README's ``.venv``.
+
+"Check" runs ``python -m liftrig.doctor --json`` with that interpreter and shows what works.
+The plain logic (command lines, pip progress, the link that lets the venv import ``liftrig``)
+lives in :mod:`.dependencies`, which does not import bpy.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+from pathlib import Path
 
 import bpy
 
+from . import dependencies
+
 PACKAGE = __package__.rpartition(".")[0]       # "liftrig", or "bl_ext.<repo>.liftrig"
+ENV_WORKER_PYTHON = "LIFTRIG_WORKER_PYTHON"
+
+# Module state, shown by the preferences' draw(): one install or download at a time.
+_install: dependencies.InstallJob | None = None
+_check = {"running": False, "report": None, "python": None}
+_download = {"running": False, "text": "", "fraction": 0.0, "error": "", "cancel": False}
 
 
-def _prefs(context=None):
+# -- what the rest of the add-on asks -------------------------------------------------------
+
+def preferences(context=None):
+    """This add-on's preferences, or None when it is not enabled as an add-on."""
     context = context or bpy.context
     addon = context.preferences.addons.get(PACKAGE)
     return addon.preferences if addon is not None else None
 
 
+def user_dir(sub: str, create: bool = False) -> Path:
+    """A folder of the extension's own user data (outside the extension, kept on upgrade)."""
+    try:
+        return Path(bpy.utils.extension_path_user(PACKAGE, path=sub, create=create))
+    except ValueError:                  # loaded as a plain add-on, not as an extension
+        path = Path(bpy.utils.user_resource("CONFIG")) / "liftrig" / sub
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def venv_dir(create: bool = False) -> Path:
+    if create:
+        user_dir("", create=True)
+    return user_dir("venv")
+
+
+def shim_dir() -> Path:
+    return user_dir("pythonpath")
+
+
 def worker_python(context=None) -> str | None:
-    """The interpreter the user configured for the worker, or None (then the caller uses
+    """The interpreter the user configured for the worker: the private environment's Python
+    once installed, or the "Use this Python" path; else None (the caller then uses
     ``$LIFTRIG_WORKER_PYTHON``, else this Python)."""
-    prefs = _prefs(context)
+    prefs = preferences(context)
     if prefs is None:
         return None
     if prefs.python_mode == "CUSTOM":
         path = bpy.path.abspath(prefs.custom_python) if prefs.custom_python else ""
-        return path or None
-    from . import dependencies
-
-    python = dependencies.venv_python(venv_dir(create=False))
-    return str(python) if python.is_file() else None
+        return os.path.normpath(path) if path else None
+    python = dependencies.installed_python(venv_dir())
+    return str(python) if python is not None else None
 
 
-def venv_dir(create: bool = False):
-    from pathlib import Path
+def resolved_worker_python(context=None) -> str:
+    """:func:`worker_python` with its fallbacks applied."""
+    return worker_python(context) or os.environ.get(ENV_WORKER_PYTHON) or sys.executable
 
-    return Path(bpy.utils.extension_path_user(PACKAGE, path="venv", create=create))
+
+def worker_env(context=None) -> dict:
+    """The environment to start the worker with: the extension's ``liftrig`` first on
+    ``PYTHONPATH`` (an interpreter the user picked is never modified), no user site-packages,
+    and ``LIFTRIG_OFFLINE=1`` while Blender's "Allow Online Access" is off."""
+    shim = dependencies.link_package(dependencies.package_dir(), shim_dir())
+    env = dependencies.worker_env(shim)
+    if not bpy.app.online_access:
+        env["LIFTRIG_OFFLINE"] = "1"
+    return env
+
+
+def pose_model_choice(context=None, name: str = "full") -> str:
+    """The pose model to pass the pipeline: the local .task file the preferences name, or
+    ``name`` (lite/full/heavy: taken from the user cache, downloaded there once if missing)."""
+    prefs = preferences(context)
+    if prefs is not None and prefs.pose_model_source == "LOCAL" and prefs.pose_model_path:
+        return bpy.path.abspath(prefs.pose_model_path)
+    return name
+
+
+def _redraw_preferences():
+    wm = getattr(bpy.context, "window_manager", None)
+    for window in (wm.windows if wm else ()):
+        for area in window.screen.areas:
+            if area.type == "PREFERENCES":
+                area.tag_redraw()
+
+
+def _offline_message() -> str:
+    return ("Online access is off: turn on Preferences > System > Network > Allow Online "
+            "Access to download, or use \"Use this Python\" / a local model file.")
+
+
+# -- operators ------------------------------------------------------------------------------
+
+class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
+    """Create LiftRig's private Python environment (torch, MediaPipe, OpenCV, SciPy) in the
+    extension's user folder. Blender's own Python is not changed"""
+
+    bl_idname = "liftrig.install_dependencies"
+    bl_label = "Install Dependencies"
+    bl_options = {"REGISTER", "INTERNAL"}
+
+    _timer = None
+
+    def _start(self, context):
+        global _install
+        if not bpy.app.online_access:
+            self.report({"ERROR"}, _offline_message())
+            return None
+        if _install is not None and not _install.state.done:
+            self.report({"WARNING"}, "The dependencies are already being installed")
+            return None
+        prefs = preferences(context)
+        build = prefs.torch_build if prefs is not None else "CPU"
+        venv = venv_dir(create=True)
+        staging, steps = dependencies.install_plan(
+            sys.executable, venv, shim_dir(), dependencies.package_dir(), torch_build=build)
+        _install = dependencies.InstallJob(staging, steps,
+                                           log_path=user_dir("logs") / "install.log").start()
+        _check["report"] = None
+        return _install
+
+    def execute(self, context):             # blocking: scripts and --background
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        state = job.wait()
+        return self._finish(state)
+
+    def invoke(self, context, event):       # the button: a job polled from a timer
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.25, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and _install is not None:
+            _install.cancel()
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        _redraw_preferences()
+        if _install is None or not _install.state.done:
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._finish(_install.state)
+
+    def _finish(self, state):
+        _redraw_preferences()
+        if state.ok:
+            self.report({"INFO"}, f"LiftRig's dependencies are installed in {venv_dir()}")
+            return {"FINISHED"}
+        if state.cancelled:
+            self.report({"WARNING"}, "Install cancelled; the previous environment is unchanged")
+            return {"CANCELLED"}
+        self.report({"ERROR"}, f"Install failed: {state.error} (log: "
+                    f"{_install.log_path if _install else ''})")
+        return {"CANCELLED"}
+
+
+class LIFTRIG_OT_cancel_install(bpy.types.Operator):
+    """Stop the running install (or model download); nothing half-done is kept"""
+
+    bl_idname = "liftrig.cancel_install"
+    bl_label = "Cancel"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context):
+        if _install is not None and not _install.state.done:
+            _install.cancel()
+        _download["cancel"] = True
+        return {"FINISHED"}
+
+
+class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
+    """Run the worker's Python once (python -m liftrig.doctor) and show what works: torch and
+    its device, MediaPipe, OpenCV, SciPy, the pose model, the default lifter weights"""
+
+    bl_idname = "liftrig.check_dependencies"
+    bl_label = "Check"
+    bl_options = {"REGISTER", "INTERNAL"}
+
+    _timer = None
+    _thread = None
+
+    def _run(self, python, env, pose_model):
+        try:
+            _check["report"] = dependencies.run_doctor(python, env=env, pose_model=pose_model)
+        finally:
+            _check["running"] = False
+
+    def _begin(self, context):
+        if _check["running"]:
+            return None
+        python = resolved_worker_python(context)
+        prefs = preferences(context)
+        pose_model = (pose_model_choice(context, "full")
+                      if prefs is not None and prefs.pose_model_source == "LOCAL" else None)
+        _check.update(running=True, report=None, python=python)
+        return threading.Thread(target=self._run, args=(python, worker_env(context), pose_model),
+                                daemon=True)
+
+    def execute(self, context):
+        thread = self._begin(context)
+        if thread is None:
+            return {"CANCELLED"}
+        thread.start()
+        thread.join()
+        return self._finish()
+
+    def invoke(self, context, event):
+        thread = self._begin(context)
+        if thread is None:
+            return {"CANCELLED"}
+        thread.start()
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.25, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        if _check["running"]:
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._finish()
+
+    def _finish(self):
+        _redraw_preferences()
+        report = _check["report"] or {"ok": False, "problems": ["the check did not run"]}
+        if report.get("ok"):
+            versions = report.get("versions", {})
+            self.report({"INFO"}, f"LiftRig's worker is ready: torch {versions.get('torch')} "
+                        f"on {report.get('device')}, MediaPipe {versions.get('mediapipe')} "
+                        f"({_check['python']})")
+        else:
+            self.report({"ERROR"}, "LiftRig's worker is not ready: "
+                        + "; ".join(report.get("problems", [])))
+        return {"FINISHED"}
+
+
+class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
+    """Download a MediaPipe pose model once into the user cache (its SHA-256 checked)"""
+
+    bl_idname = "liftrig.download_pose_model"
+    bl_label = "Download Pose Model"
+    bl_options = {"INTERNAL"}
+
+    model: bpy.props.EnumProperty(items=[("lite", "Lite", ""), ("full", "Full", ""),
+                                         ("heavy", "Heavy", "")], default="full")
+    _timer = None
+
+    def _run(self, model):
+        from ..errors import Cancelled, LiftRigError
+        from ..lifter.pose_models import resolve_pose_model
+
+        def progress(stage, done, total):
+            if _download["cancel"]:
+                raise Cancelled()
+            _download["text"] = f"Downloading the {model} pose model"
+            _download["fraction"] = done / total if total else 0.0
+
+        try:
+            resolve_pose_model(model, download=True, progress=progress)
+            _download["text"] = f"The {model} pose model is in the cache"
+        except Cancelled:
+            _download["text"] = "Download cancelled"
+        except LiftRigError as exc:
+            _download["error"] = str(exc)
+        finally:
+            _download["running"] = False
+
+    def invoke(self, context, event):
+        if not bpy.app.online_access:
+            self.report({"ERROR"}, _offline_message())
+            return {"CANCELLED"}
+        if _download["running"]:
+            return {"CANCELLED"}
+        _download.update(running=True, text="Starting", fraction=0.0, error="", cancel=False)
+        threading.Thread(target=self._run, args=(self.model,), daemon=True).start()
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.25, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        return self.invoke(context, None) if context.window else {"CANCELLED"}
+
+    def modal(self, context, event):
+        if event.type == "ESC":
+            _download["cancel"] = True
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        _redraw_preferences()
+        if _download["running"]:
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        if _download["error"]:
+            self.report({"ERROR"}, _download["error"])
+            return {"CANCELLED"}
+        self.report({"INFO"}, _download["text"])
+        return {"FINISHED"}
+
+
+# -- the preferences ------------------------------------------------------------------------
+
+def _torch_builds(self, context):
+    items = [("CPU", "CPU", "PyTorch for the processor: works everywhere, slower lifting")]
+    if sys.platform != "darwin":
+        items += [("CU128", "CUDA 12.8", "PyTorch for NVIDIA GPUs (driver 570 or newer)"),
+                  ("CU130", "CUDA 13.0", "PyTorch for recent NVIDIA GPUs (driver 580 or newer)")]
+    return items
 
 
 class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = PACKAGE
 
     python_mode: bpy.props.EnumProperty(
-        name="Python",
+        name="Worker Python",
         items=[("PRIVATE", "Private environment",
-                "A virtual environment in the extension's user folder (Install dependencies)"),
+                "A virtual environment in the extension's user folder, made by Install "
+                "Dependencies"),
                ("CUSTOM", "Use this Python",
-                "An interpreter that already has LiftRig's requirements")],
+                "An interpreter that already has LiftRig's requirements (e.g. a .venv)")],
         default="PRIVATE")
-    custom_python: bpy.props.StringProperty(name="Interpreter", subtype="FILE_PATH")
+    custom_python: bpy.props.StringProperty(
+        name="Python", subtype="FILE_PATH",
+        description="Path of a Python 3.11 interpreter with torch, mediapipe, opencv-python<4.12,"
+                    " numpy 1.26, scipy (for example LiftRig's .venv/bin/python)")
+    torch_build: bpy.props.EnumProperty(name="PyTorch", items=_torch_builds,
+                                        description="Which PyTorch build to install")
+    pose_model_source: bpy.props.EnumProperty(
+        name="Pose Model",
+        items=[("CACHE", "Download once",
+                "MediaPipe's official model, downloaded into the user cache with its checksum"),
+               ("LOCAL", "Local file", "A MediaPipe pose landmarker .task file on this computer")],
+        default="CACHE")
+    pose_model_path: bpy.props.StringProperty(name="Model File", subtype="FILE_PATH")
 
     def draw(self, context):
         layout = self.layout
-        layout.prop(self, "python_mode", expand=True)
+        box = layout.box()
+        box.label(text="Worker Python (runs pose detection and lifting outside Blender)")
+        box.row().prop(self, "python_mode", expand=True)
         if self.python_mode == "CUSTOM":
-            layout.prop(self, "custom_python")
+            box.prop(self, "custom_python")
+        else:
+            self._draw_private(context, box)
+        row = box.row()
+        row.enabled = not _check["running"]
+        row.operator(LIFTRIG_OT_check_dependencies.bl_idname,
+                     text="Checking..." if _check["running"] else "Check", icon="VIEWZOOM")
+        self._draw_check(box)
+
+        box = layout.box()
+        box.label(text="MediaPipe pose model")
+        box.row().prop(self, "pose_model_source", expand=True)
+        if self.pose_model_source == "LOCAL":
+            box.prop(self, "pose_model_path")
+        else:
+            self._draw_models(box)
+
+    def _draw_private(self, context, box):
+        venv = venv_dir()
+        marker = dependencies.read_marker(venv)
+        box.prop(self, "torch_build")
+        if _install is not None and not _install.state.done:
+            row = box.row()
+            row.progress(factor=_install.state.fraction, type="BAR", text=_install.state.text)
+            row.operator(LIFTRIG_OT_cancel_install.bl_idname, text="", icon="CANCEL")
+            return
+        col = box.column(align=True)
+        if marker:
+            col.label(text=f"Installed {marker.get('created', '')}: {marker.get('torch')} "
+                           f"({marker.get('torch_build')})", icon="CHECKMARK")
+        else:
+            col.label(text="Not installed yet", icon="INFO")
+        col.label(text=str(venv))
+        if _install is not None and _install.state.done and not _install.state.ok:
+            col.label(text=_install.state.error or _install.state.text, icon="ERROR")
+        row = box.row()
+        row.enabled = bool(bpy.app.online_access)
+        row.operator(LIFTRIG_OT_install_dependencies.bl_idname,
+                     text="Reinstall Dependencies" if marker else "Install Dependencies",
+                     icon="IMPORT")
+        if not bpy.app.online_access:
+            box.label(text="Needs Preferences > System > Network > Allow Online Access",
+                      icon="INTERNET_OFFLINE")
+
+    def _draw_check(self, box):
+        report = _check["report"]
+        if not report:
+            return
+        col = box.column(align=True)
+        for c in report.get("checks", []):
+            icon = "CHECKMARK" if c["ok"] else ("INFO" if not c["needed"] else "ERROR")
+            col.label(text=f"{c['name']}: {c['detail']}", icon=icon)
+        for problem in report.get("problems", []) if not report.get("checks") else ():
+            col.label(text=problem, icon="ERROR")
+
+    def _draw_models(self, box):
+        from ..lifter.pose_models import POSE_MODELS, cache_dir
+
+        if _download["running"]:
+            row = box.row()
+            row.progress(factor=_download["fraction"], type="BAR", text=_download["text"])
+            row.operator(LIFTRIG_OT_cancel_install.bl_idname, text="", icon="CANCEL")
+        elif _download["error"]:
+            box.label(text=_download["error"], icon="ERROR")
+        row = box.row(align=True)
+        for name, spec in POSE_MODELS.items():
+            cached = (cache_dir() / "models" / spec.filename).is_file()
+            sub = row.row(align=True)
+            sub.enabled = not cached and bool(bpy.app.online_access) and not _download["running"]
+            op = sub.operator(LIFTRIG_OT_download_pose_model.bl_idname,
+                              text=f"{name.title()}: cached" if cached else f"Get {name.title()}",
+                              icon="CHECKMARK" if cached else "IMPORT")
+            op.model = name
+        box.label(text=f"Cache: {cache_dir() / 'models'}")
 
 
-CLASSES = (LIFTRIG_AP_preferences,)
+CLASSES = (
+    LIFTRIG_AP_preferences,
+    LIFTRIG_OT_install_dependencies,
+    LIFTRIG_OT_cancel_install,
+    LIFTRIG_OT_check_dependencies,
+    LIFTRIG_OT_download_pose_model,
+)
