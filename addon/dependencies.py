@@ -304,7 +304,7 @@ class InstallJob:
                  env: dict | None = None):
         self.staging = Path(staging)
         self.steps = steps
-        self.state = JobState(text="Waiting")
+        self.state = JobState(text="Starting")
         self.log_path = Path(log_path) if log_path else None
         self.env = env
         self._proc: subprocess.Popen | None = None
