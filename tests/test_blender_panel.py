@@ -1,0 +1,248 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The "Lift video to rig" panel with the `bpy` module: registration, the operator and its
+background job end to end on real footage (worker = this test environment's Python), the
+joints cache, cancel, a worker that dies. What needs a real window (drawing the panel, timer
+events) is driven through the same functions the modal operator calls."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_helpers import preset_armature, scene_state, tiny_lifter, world_heads
+from conftest import POSE_MODEL, VIDEOS, shared_path
+from liftrig.errors import LiftRigError
+
+bpy = pytest.importorskip("bpy")
+
+import liftrig.addon as addon  # noqa: E402  (after bpy is known to be there)
+from liftrig.addon import jobs, panel  # noqa: E402
+from liftrig.addon.keyframes import action_fcurves_for  # noqa: E402
+
+FRAMES = 45          # the first 1.5 s of the outdoor clip: enough for every stage
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A private cache, the shared pose model, tiny lifter weights, the add-on registered."""
+    shared_path("models", POSE_MODEL.name)
+    cache = tmp_path_factory.mktemp("cache")
+    weights = tiny_lifter(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIFTRIG_CACHE", str(cache))
+        mp.setenv("LIFTRIG_POSE_MODEL", str(POSE_MODEL))
+        mp.delenv("LIFTRIG_WORKER_PYTHON", raising=False)
+        addon.register()
+        try:
+            yield {"cache": cache, "weights": weights}
+        finally:
+            addon.unregister()
+
+
+@pytest.fixture
+def scene(setup):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    return bpy.context.scene
+
+
+def settings(scene, weights, first=1, last=FRAMES):
+    s = scene.liftrig
+    s.video = str(VIDEOS["outdoor"])
+    s.use_range, s.range_start, s.range_end = True, first, last
+    s.lifter, s.lifter_file, s.device = "FILE", str(weights), "CPU"
+    return s
+
+
+def cache_files(setup):
+    return sorted((setup["cache"] / "joints").glob("*.npz"))
+
+
+def horizontal_travel(obj, scene, bone="Pelvis") -> float:
+    """How far ``bone``'s head moves across the ground (world X/Y) over the clip, metres."""
+    heads = []
+    for frame in range(scene.frame_start, scene.frame_end + 1, 4):
+        scene.frame_set(frame)
+        heads.append(world_heads(obj, [bone])[0, :2])
+    return float(np.ptp(np.array(heads), axis=0).max())
+
+
+def test_register_and_unregister_twice_in_a_row(setup):
+    addon.unregister()                       # the fixture registered it once already
+    try:
+        for _ in range(2):
+            assert not hasattr(bpy.types.Scene, "liftrig")
+            assert not hasattr(bpy.types, "VIEW3D_PT_liftrig_lift")
+            addon.register()
+            assert hasattr(bpy.types.Scene, "liftrig")
+            for cls in panel.CLASSES:
+                assert cls.is_registered, cls
+            assert hasattr(bpy.ops.liftrig, "lift_video")
+            assert bpy.types.VIEW3D_PT_liftrig_lift.bl_category == "LiftRig"
+            assert bpy.types.VIEW3D_PT_liftrig_lift.bl_label == "Lift video to rig"
+            addon.unregister()
+            assert not any(cls.is_registered for cls in panel.CLASSES)
+            assert not hasattr(bpy.types.Scene, "liftrig")
+    finally:
+        addon.register()
+
+
+def test_video_probe_runs_in_the_worker_python_and_is_cached(setup, tmp_path):
+    video = shared_path("videos", VIDEOS["outdoor"].name)
+    info = jobs.video_info(video, sys.executable, wait=True)
+    assert info == {"frames": 230, "fps": pytest.approx(30.0), "width": info["width"],
+                    "height": info["height"]}
+    assert info["width"] > info["height"] > 0
+    started = time.perf_counter()
+    assert jobs.video_info(video, sys.executable) is info       # cached: no second process
+    assert time.perf_counter() - started < 0.05
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("not a video")
+    assert "cannot open" in jobs.video_info(fake, sys.executable, wait=True)["error"]
+
+
+def test_settings_become_the_job_options(scene, setup):
+    s = settings(scene, setup["weights"], first=11, last=20)
+    s.person_mode, s.person, s.pose_model = "NUMBER", 1, "heavy"
+    s.smoothing, s.root_motion, s.foot_lock = 0.2, "IN_PLACE", False
+    job = panel.job_from_settings(bpy.context)
+    o = job.lift_options
+    assert (o.start, o.end, o.person, o.pose_model, o.device) == (10, 20, 1, "heavy", "cpu")
+    assert o.weights == str(setup["weights"])
+    assert job.retarget_options == {"smoothing": pytest.approx(0.2), "foot_lock": False,
+                                    "root_motion": False}
+    assert job.armature_name is None and job.worker_python == sys.executable
+    s.target = "SELECTED"
+    with pytest.raises(LiftRigError, match="select the armature"):
+        panel.job_from_settings(bpy.context)
+    s.target, s.lifter_file = "NEW", str(setup["weights"].with_name("missing.safetensors"))
+    with pytest.raises(LiftRigError, match="checkpoint not found"):
+        panel.job_from_settings(bpy.context)
+
+
+def test_operator_lifts_the_clip_onto_a_new_skeleton_then_reuses_the_cache(scene, setup,
+                                                                        tmp_path):
+    s = settings(scene, setup["weights"])
+    assert bpy.ops.liftrig.lift_video() == {"FINISHED"}
+    rig = s.result_armature
+    assert rig is not None and rig.type == "ARMATURE" and rig.name in bpy.data.objects
+    assert s.result_frames == FRAMES and s.result_device == "cpu" and not s.result_error
+    assert (scene.frame_start, scene.frame_end) == (1, FRAMES)
+    curves = action_fcurves_for(rig)
+    assert len(curves) > 40 and {len(fc.keyframe_points) for fc in curves} == {FRAMES}
+    assert Path(s.result_log).is_file() and Path(s.result_log).parent.name == "logs"
+    [cached] = cache_files(setup)
+    stamp = cached.stat().st_mtime_ns
+    travelled = horizontal_travel(rig, scene)
+    assert travelled > 0.05
+
+    # Other retargeting options: the same joints file, no 2D or lifting stage; driven tick by
+    # tick as the modal operator's timer does.
+    s.smoothing, s.root_motion, s.foot_lock = 0.0, "IN_PLACE", False
+    job = panel.job_from_settings(bpy.context).start()
+    texts = set()
+    while panel.step(bpy.context, job) == jobs.RUNNING:
+        texts.add(job.status_text())
+        time.sleep(0.02)
+    assert job.state == jobs.FINISHED, job.message
+    assert job.result.cache_hit and job.result.device == "cached joints"
+    assert not {"2D keypoints", "lifting"} & set(job.stages)
+    assert "retargeting" in {jobs.stage_label(st) for st in job.stages}
+    assert cache_files(setup) == [cached] and cached.stat().st_mtime_ns == stamp
+    assert any("retargeting" in t or "writing keys" in t for t in texts)
+    in_place = bpy.data.objects[job.result.armature]
+    assert in_place is not rig
+    assert horizontal_travel(in_place, scene) < 0.2 * travelled
+
+    # The result's export buttons.
+    panel.store_result(scene, job)
+    for fmt in ("FBX", "BVH"):
+        out = tmp_path / f"walk.{fmt.lower()}"
+        assert bpy.ops.liftrig.export_result(format=fmt, filepath=str(out)) == {"FINISHED"}
+        assert out.stat().st_size > 1000
+    assert "HIERARCHY" in (tmp_path / "walk.bvh").read_text()[:20]
+
+
+def test_invoked_without_a_window_keys_a_generated_rigify_rig(scene, setup):
+    from test_blender_engine import generate_rigify_rig
+
+    rig = generate_rigify_rig()
+    bpy.context.view_layer.objects.active = rig
+    objects = sorted(o.name for o in bpy.data.objects)
+    s = settings(scene, setup["weights"])
+    s.target = "SELECTED"
+    # No window in the bpy module: invoke() runs the job to the end as execute() does.
+    assert bpy.ops.liftrig.lift_video("INVOKE_DEFAULT") == {"FINISHED"}
+    assert s.result_armature == rig
+    assert s.result_report.startswith("rig recognised as rigify")
+    assert sorted(o.name for o in bpy.data.objects) == objects          # nothing new
+    curves = action_fcurves_for(rig)
+    bones = {fc.data_path.split('"')[1] for fc in curves}
+    assert {"upper_arm_fk.L", "thigh_fk.R", "torso"} <= bones
+    assert {len(fc.keyframe_points) for fc in curves} == {FRAMES}
+
+
+def test_cancel_mid_run_stops_the_worker_at_once_and_changes_nothing(scene, setup):
+    armature = preset_armature(scene, "mixamo")
+    armature.animation_data_create()
+    armature.animation_data.action = bpy.data.actions.new("earlier work")
+    bpy.context.view_layer.objects.active = armature
+    before = scene_state(bpy)
+    files = cache_files(setup)
+    s = settings(scene, setup["weights"], first=1, last=230)           # not cached yet
+    s.target = "SELECTED"
+    job = panel.job_from_settings(bpy.context).start()
+    panel._ACTIVE["job"] = job
+    try:
+        limit = time.monotonic() + 240
+        while not ("2D keypoints" in job.stages and job.done > 0):
+            assert panel.step(bpy.context, job) == jobs.RUNNING, job.message
+            assert time.monotonic() < limit, "the 2D stage never started"
+            time.sleep(0.05)
+        started = time.monotonic()
+        assert bpy.ops.liftrig.cancel_lift() == {"FINISHED"}           # the Cancel button
+        assert job.join(1.0), "the worker was still running a second later"
+        assert time.monotonic() - started < 1.0
+    finally:
+        panel._ACTIVE["job"] = None
+    assert job.poll() == jobs.CANCELLED and job.result is None
+    assert scene_state(bpy) == before
+    assert cache_files(setup) == files                       # no joints file, not even half
+    assert not bpy.ops.liftrig.cancel_lift.poll()
+
+
+@pytest.mark.parametrize("body, message", [
+    ("echo 'worker: out of memory' >&2\nexit 1", "exited with code 1.*out of memory"),
+    ("kill -9 $$", "killed by signal 9"),
+])
+def test_a_worker_that_dies_is_an_error_report_and_changes_nothing(scene, setup, tmp_path,
+                                                                   monkeypatch, body, message):
+    worker = tmp_path / "python"
+    worker.write_text(f"#!/bin/sh\n{body}\n")
+    worker.chmod(0o755)
+    monkeypatch.setenv("LIFTRIG_WORKER_PYTHON", str(worker))
+    armature = preset_armature(scene, "mixamo")
+    bpy.context.view_layer.objects.active = armature
+    s = settings(scene, setup["weights"])
+    s.target = "SELECTED"
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=message):    # the operator's ERROR report
+        bpy.ops.liftrig.lift_video()
+    assert scene_state(bpy) == before
+    assert "worker log: " in s.result_error and s.result_log in s.result_error
+    log = Path(s.result_log)
+    assert log.is_file() and log.parent == setup["cache"] / "logs"
+    if "exit 1" in body:
+        assert "out of memory" in log.read_text()
+    assert panel.active_job() is None
+
+
+def test_worker_python_order_configured_then_environment_then_this_python(setup, monkeypatch,
+                                                                         tmp_path):
+    monkeypatch.setenv("LIFTRIG_WORKER_PYTHON", "/opt/other/python")
+    assert jobs.worker_python(bpy.context) == "/opt/other/python"
+    monkeypatch.delenv("LIFTRIG_WORKER_PYTHON")
+    assert jobs.worker_python(bpy.context) == sys.executable  # this venv has the modules
+    assert os.path.basename(jobs.new_log_path(tmp_path / "a b.mp4")).endswith("-a b.log")
