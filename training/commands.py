@@ -13,7 +13,7 @@ def add_commands(sub) -> None:
     p.add_argument("config", help="recipe .toml file or shipped recipe name")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in the output folder from its last finished epoch")
-    p.add_argument("--data", help="the Human3.6M folder (overrides data.root)")
+    p.add_argument("--data", help="the dataset folder (overrides data.root)")
     p.add_argument("--output", help="the output folder (overrides output.dir)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_train)
@@ -25,7 +25,7 @@ def add_commands(sub) -> None:
                     "MixSTE / P-STMO checkpoint.")
     p.add_argument("config", help="recipe .toml file or shipped recipe name")
     p.add_argument("checkpoint", help="weights: .safetensors or a published checkpoint")
-    p.add_argument("--data", help="the Human3.6M folder (overrides data.root)")
+    p.add_argument("--data", help="the dataset folder (overrides data.root)")
     p.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
     p.set_defaults(handler=run_evaluate)
 
@@ -65,7 +65,8 @@ def run_evaluate(args) -> int:
     model.to(device)
     result = evaluate(model, info["architecture"], load_sequences(cfg, "test"),
                       cfg["train"]["dilation"], not args.no_flip, cfg["eval"]["batch_size"], device)
+    unit = "PCK and AUC in %, MPJPE in mm" if cfg["data"]["dataset"] == "3dhp" else "mm"
     print(f"{cfg['name']}: {args.checkpoint} on {', '.join(cfg['data']['test_subjects'])} "
-          f"({cfg['data']['source']} 2D, flip {'off' if args.no_flip else 'on'}), mm")
-    print(format_table(result))
+          f"({cfg['data']['source']} 2D, flip {'off' if args.no_flip else 'on'}), {unit}")
+    print(format_table(result, dataset=cfg["data"]["dataset"]))
     return 0

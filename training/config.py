@@ -22,6 +22,8 @@ DEFAULTS = {
     "data": {"dataset": "h36m", "root": "data/h36m", "source": "cpn_ft_h36m_dbb",
              "train_subjects": ["S1", "S5", "S6", "S7", "S8"], "test_subjects": ["S9", "S11"],
              "val_fraction": 0.05,
+             # HumanEva-I: keep the actions whose names start with one of these (empty = all).
+             "actions": [],
              # data.dataset = "mocap" (training/data/mocap.py): synthetic windows per epoch,
              # fixed validation windows, and where the extracted archives are cached.
              "windows_per_epoch": 2048, "val_windows": 192, "cache": ""},

@@ -32,14 +32,33 @@ def _h36m_sequences(data: dict, subjects):
     return load_h36m(data["root"], data["source"], subjects)
 
 
+def _humaneva_sequences(data: dict, subjects):
+    from .data.humaneva import load_humaneva
+
+    return load_humaneva(data["root"], data["source"], subjects, data["actions"])
+
+
+def _3dhp_sequences(data: dict, subjects):
+    from .data.mpi3dhp import load_3dhp
+
+    if data["source"] != "gt":
+        raise LiftRigError(f"data.source {data['source']!r}: the MPI-INF-3DHP files hold only the "
+                           'ground-truth 2D; set source = "gt".')
+    return load_3dhp(data["root"], subjects)
+
+
 # data.dataset -> loader(data table, subjects) -> list[Sequence]. Another source (LiftRig's
 # synthetic data, another dataset) plugs in with register_dataset().
-DATASETS = {"h36m": _h36m_sequences}
+DATASETS = {"h36m": _h36m_sequences, "humaneva": _humaneva_sequences, "3dhp": _3dhp_sequences}
+# data.dataset -> its capture rate (frames per second); Human3.6M's 50 where not listed.
+DATASET_FPS = {"humaneva": 60.0, "3dhp": 25.0}
 
 
-def register_dataset(name: str, loader) -> None:
+def register_dataset(name: str, loader, fps: float | None = None) -> None:
     """Make ``data.dataset = name`` load sequences with ``loader(data_table, subjects)``."""
     DATASETS[name] = loader
+    if fps is not None:
+        DATASET_FPS[name] = float(fps)
 
 
 def load_sequences(cfg: dict, which: str):
@@ -58,8 +77,8 @@ def load_sequences(cfg: dict, which: str):
 
 
 def training_fps(cfg: dict) -> float:
-    """The frame rate the network sees: Human3.6M's 50 fps divided by the window's dilation
-    (the synthetic motion-capture data: its own rate)."""
+    """The frame rate the network sees: the dataset's rate (Human3.6M 50 fps, HumanEva-I 60,
+    MPI-INF-3DHP 25) divided by the window's dilation (the synthetic motion-capture data: its own rate)."""
     from .data.h36m import FPS
 
     if cfg["data"]["dataset"] == "mocap":
@@ -67,7 +86,7 @@ def training_fps(cfg: dict) -> float:
 
         return TRAIN_FPS
 
-    return FPS / max(1, int(cfg["train"]["dilation"]))
+    return DATASET_FPS.get(cfg["data"]["dataset"], FPS) / max(1, int(cfg["train"]["dilation"]))
 
 
 def build(cfg: dict):
@@ -251,8 +270,10 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
                 find_unused_parameters=t["task"] != "mixste")
         if t["compile"]:
             net = torch.compile(net)
-        precision = "fp32" if ctx.device.type != "cuda" else resolve_precision(t["precision"], ctx.device)
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16"
+        precision = resolve_precision(t["precision"], ctx.device)
+        if t["precision"] == "auto" and ctx.device.type != "cuda":
+            precision = "fp32"  # "auto" trains in bf16 on GPUs only; on a CPU ask for "bf16"
+        autocast = (torch.autocast(ctx.device.type, dtype=torch.bfloat16) if precision == "bf16"
                     else torch.autocast(ctx.device.type, enabled=False))
         writer = _tensorboard(out) if ctx.is_main else None
         if ctx.is_main:

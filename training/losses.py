@@ -33,8 +33,17 @@ def mpjve(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def mixste_loss(pred: torch.Tensor, target: torch.Tensor, tc_weight: float = 0.5,
-                velocity_weight: float = 2.0, joint_weights=MIXSTE_JOINT_WEIGHTS) -> torch.Tensor:
-    """Weighted MPJPE + 0.5 x temporal consistency + 2.0 x MPJVE, as in MixSTE's training code."""
+                velocity_weight: float = 2.0, joint_weights=None) -> torch.Tensor:
+    """Weighted MPJPE + 0.5 x temporal consistency + 2.0 x MPJVE, as in MixSTE's training code.
+    Default weights: MixSTE's for 17 joints, the same body parts' for HumanEva-15."""
+    if joint_weights is None:
+        joint_weights = MIXSTE_JOINT_WEIGHTS
+        if pred.shape[-2] != len(MIXSTE_JOINT_WEIGHTS):
+            from .data.humaneva import MIXSTE_JOINT_WEIGHTS as HUMANEVA_WEIGHTS
+
+            if pred.shape[-2] != len(HUMANEVA_WEIGHTS):
+                raise ValueError(f"no MixSTE joint weights for {pred.shape[-2]} joints")
+            joint_weights = HUMANEVA_WEIGHTS
     return (weighted_mpjpe(pred, target, joint_weights)
             + tc_weight * temporal_consistency(pred, joint_weights)
             + velocity_weight * mpjve(pred, target))

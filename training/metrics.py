@@ -60,6 +60,23 @@ def auc(pred: np.ndarray, gt: np.ndarray, max_threshold: float = 0.15, steps: in
     return float(np.mean([pck(pred, gt, t) for t in np.linspace(0, max_threshold, steps)]))
 
 
+def pck_frames(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.15, joints=None) -> np.ndarray:
+    """Per-frame percentage [N] of ``joints`` (all when None) closer than ``threshold`` to the truth,
+    counted as MPI-INF-3DHP's official evaluation does (error < threshold)."""
+    dist = np.linalg.norm(np.asarray(pred, np.float64) - gt, axis=-1)  # [N, J]
+    if joints is not None:
+        dist = dist[:, list(joints)]
+    return 100.0 * np.mean(dist < threshold, axis=1)
+
+
+def auc_frames(pred: np.ndarray, gt: np.ndarray, max_threshold: float = 0.15, steps: int = 31,
+               joints=None) -> np.ndarray:
+    """Per-frame area under the PCK curve [N]: :func:`pck_frames` averaged over ``steps``
+    thresholds from 0 to ``max_threshold`` (3DHP: 0, 5, .. 150 mm)."""
+    return np.mean([pck_frames(pred, gt, t, joints) for t in np.linspace(0, max_threshold, steps)],
+                   axis=0)
+
+
 def acceleration_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Mean per-joint acceleration error [N - 2]: MPJPE of the second differences (jitter)."""
     return mpjpe(np.diff(pred, n=2, axis=0), np.diff(gt, n=2, axis=0))

@@ -31,11 +31,24 @@ def window_indices(n: int, centre: int, length: int, dilation: int) -> np.ndarra
     return np.clip(centre + dilation * (np.arange(length) - half), 0, n - 1)
 
 
-def mirror(poses: np.ndarray) -> np.ndarray:
-    """Left/right mirror of poses [..., 17, C] (numpy): x negated, left and right joints swapped."""
-    from ...h36m import FLIP_PERMUTATION
+def flip_permutation(num_joints: int) -> tuple[int, ...]:
+    """The left/right swap of a joint layout, by its joint count: 17 = Human3.6M-17 (MPI-INF-3DHP is
+    reordered into it on loading), 15 = HumanEva-15."""
+    from ...h36m import FLIP_PERMUTATION, NUM_JOINTS
 
-    out = poses[..., list(FLIP_PERMUTATION), :].copy()
+    if num_joints == NUM_JOINTS:
+        return FLIP_PERMUTATION
+    from .humaneva import FLIP_PERMUTATION as HUMANEVA_FLIP, NUM_JOINTS as HUMANEVA_JOINTS
+
+    if num_joints == HUMANEVA_JOINTS:
+        return HUMANEVA_FLIP
+    raise ValueError(f"no left/right mirror known for a {num_joints}-joint layout")
+
+
+def mirror(poses: np.ndarray) -> np.ndarray:
+    """Left/right mirror of poses [..., J, C] (numpy): x negated, left and right joints swapped
+    (J = 17: Human3.6M-17; J = 15: HumanEva-15)."""
+    out = poses[..., list(flip_permutation(poses.shape[-2])), :].copy()
     out[..., 0] *= -1
     return out
 
