@@ -94,6 +94,35 @@ def file_digest(path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def content_digest(path) -> str:
+    """:func:`file_digest` of a video, remembered in the user cache per path, size and
+    modification time, so a re-run on a long clip does not read it all again."""
+    import json
+
+    from .fileio import atomic_write
+    from .lifter.pose_models import cache_dir
+
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    index_path = cache_dir() / "joints" / "digests.json"
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        index = {}
+    if not isinstance(index, dict):
+        index = {}
+    if isinstance(index.get(key), str):
+        return index[key]
+    digest = index[key] = file_digest(path)
+    try:
+        with atomic_write(index_path, "w") as f:
+            json.dump(dict(list(index.items())[-500:]), f)
+    except OSError:                    # a read-only cache: no memo, still correct
+        pass
+    return digest
+
+
 def joints_cache_path(source, options: LiftOptions = LiftOptions()) -> Path:
     """Where the joints of ``source`` (a video) lifted with ``options`` are cached: under the
     user cache (``LIFTRIG_CACHE``), named by the video's content and every option that shapes
@@ -117,12 +146,12 @@ def joints_cache_path(source, options: LiftOptions = LiftOptions()) -> Path:
         weights = Path(options.weights).expanduser()
     if not weights.is_file():
         raise LiftRigError(f"lifter weights not found: {weights}")
-    key = {"version": JOINTS_CACHE_VERSION, "video": file_digest(source),
+    key = {"version": JOINTS_CACHE_VERSION, "video": content_digest(source),
            "pose_model": pose_model, "person": options.person, "start": options.start,
            "end": options.end, "weights": file_digest(weights), "device": options.device,
            "precision": options.precision, "flip": options.flip}
     name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
-    return cache_dir() / "joints" / f"{clip_name(source)}-{name}.npz"
+    return cache_dir() / "joints" / f"{name}.npz"      # a renamed or moved copy hits it too
 
 
 def load_clip_cached(source, options: LiftOptions = LiftOptions(),

@@ -84,7 +84,57 @@ def new_log_path(source) -> Path:
     return folder / f"{stamp}-{os.getpid()}-{clip_name(source)}.log"
 
 
-# --- the video probe (frames, fps, size) ------------------------------------------------------
+# --- short checks in the worker's Python: the video probe, the bone mapping -------------------
+
+_RESULTS: dict = {}                   # key -> dict, or None while its check runs
+_RESULTS_LOCK = threading.Lock()
+
+
+def _run_python(python: str, code: str, args: list[str], what: str) -> dict:
+    """Run ``code`` (which prints one JSON line) with ``python``; its dict, or ``{"error"}``."""
+    try:
+        run = subprocess.run([python, "-c", code, *args], capture_output=True, text=True,
+                             timeout=120)
+        lines = run.stdout.strip().splitlines()
+        if run.returncode == 0 and lines:
+            return json.loads(lines[-1])
+        why = (run.stderr.strip().splitlines() or ["no output"])[-1]
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        why = str(exc)
+    return {"error": f"the worker's Python ({python}) could not {what}: {why}"}
+
+
+def _background(key, python: str | None, job, wait: bool):
+    """The cached result of ``job()`` (a dict) under ``key``; None while it runs in a thread
+    started here. ``wait``: block until it is known."""
+    with _RESULTS_LOCK:
+        known = key in _RESULTS
+        if not known:
+            _RESULTS[key] = None
+    if not known:
+        if python is None:
+            with _RESULTS_LOCK:
+                _RESULTS[key] = {"error": "no worker Python: set one in LiftRig's preferences"}
+        else:
+            def work():
+                result = job()
+                with _RESULTS_LOCK:
+                    _RESULTS[key] = result
+
+            threading.Thread(target=work, daemon=True, name="liftrig-check").start()
+    while True:
+        with _RESULTS_LOCK:
+            result = _RESULTS.get(key)
+        if result is not None or not wait:
+            return result
+        time.sleep(0.05)
+
+
+def known(key):
+    """A check's result if it is known (None: not asked, or still running)."""
+    with _RESULTS_LOCK:
+        return _RESULTS.get(key)
+
 
 _PROBE_CODE = (
     "import json, sys\n"
@@ -97,69 +147,63 @@ _PROBE_CODE = (
     "except LiftRigError as e:\n"
     "    print(json.dumps({'error': str(e)}))\n")
 
-_PROBES: dict = {}
-_PROBES_LOCK = threading.Lock()
-
-
-def _probe_key(path: Path):
-    stat = path.stat()
-    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-def _probe(key, python: str) -> None:
-    try:
-        run = subprocess.run([python, "-c", _PROBE_CODE, key[0]], capture_output=True,
-                             text=True, timeout=60)
-        lines = run.stdout.strip().splitlines()
-        info = json.loads(lines[-1]) if run.returncode == 0 and lines else {
-            "error": f"the worker's Python ({python}) could not read the video: "
-                     + (run.stderr.strip().splitlines() or ["no output"])[-1]}
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        info = {"error": f"the worker's Python ({python}) could not read the video: {exc}"}
-    with _PROBES_LOCK:
-        _PROBES[key] = info
-
 
 def video_info(path, python: str | None, wait: bool = False):
     """What the panel shows about a video: ``{"frames", "fps", "width", "height"}``, or
-    ``{"error": message}``; None while a probe runs in the background (started here, cached per
-    path, modification time and size). ``wait``: block until known (tests, scripts)."""
+    ``{"error": message}``; None while the probe runs in the background (started here; the
+    result is cached per path, modification time and size). The probe runs in the worker's
+    Python, so Blender's needs no OpenCV. ``wait``: block until known (tests, scripts)."""
     path = Path(path)
     if not path.is_file():
         return {"error": f"video not found: {path}"}
-    key = _probe_key(path)
-    with _PROBES_LOCK:
-        if key in _PROBES:
-            info = _PROBES[key]
-            if info is not None or not wait:
-                return info
-            started = True
-        else:
-            started = False
-            _PROBES[key] = None
-    if not started:
-        if python is None:
-            info = {"error": "no worker Python: set one in LiftRig's preferences"}
-            with _PROBES_LOCK:
-                _PROBES[key] = info
-            return info
-        thread = threading.Thread(target=_probe, args=(key, python), daemon=True,
-                                  name="liftrig-probe")
-        thread.start()
-        if wait:
-            thread.join()
-    while wait:
-        with _PROBES_LOCK:
-            if _PROBES.get(key) is not None:
-                return _PROBES[key]
-        time.sleep(0.05)
-    with _PROBES_LOCK:
-        return _PROBES.get(key)
+    stat = path.stat()
+    key = ("video", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return _background(key, python, lambda: _run_python(python, _PROBE_CODE, [key[1]],
+                                                        "read the video"), wait)
+
+
+_MAPPING_CODE = (
+    "import json, pickle, sys\n"
+    "from liftrig.errors import LiftRigError\n"
+    "from liftrig.pipeline import bind_spec\n"
+    "with open(sys.argv[1], 'rb') as f:\n"
+    "    spec, bone_map = pickle.load(f)\n"
+    "try:\n"
+    "    print(json.dumps({'report': bind_spec(spec, bone_map)[1]}))\n"
+    "except LiftRigError as e:\n"
+    "    print(json.dumps({'error': str(e)}))\n")
+
+
+def mapping_key(spec, bone_map) -> tuple:
+    """What a mapping check's result depends on: the bones, their rest pose, the map."""
+    import hashlib
+
+    rest = hashlib.sha256(spec.matrices.tobytes() + spec.lengths.tobytes()).hexdigest()
+    return ("mapping", spec.name, spec.bone_names, spec.parent_names, rest,
+            None if bone_map is None else str(bone_map))
+
+
+def mapping_info(spec, bone_map, python: str | None, wait: bool = False):
+    """How the armature ``spec`` (an ArmatureSpec) binds to ``bone_map`` (None: detect the
+    preset): ``{"report"}`` (the preset found and the bones left undriven) or ``{"error"}``;
+    None while the check runs in the worker's Python (Blender's has no scipy)."""
+    import pickle
+    import tempfile
+
+    def check():
+        with tempfile.TemporaryDirectory(prefix="liftrig-map-") as tmp:
+            job = Path(tmp) / "spec.pickle"
+            with open(job, "wb") as f:
+                pickle.dump((spec, None if bone_map is None else str(bone_map)), f)
+            return _run_python(python, _MAPPING_CODE, [str(job)], "check the bone map")
+
+    return _background(mapping_key(spec, bone_map), python, check, wait)
 
 
 # --- the job ----------------------------------------------------------------------------------
 
-STAGE_NAMES = {"checking the cache": "reading the video", "2D keypoints": "2D keypoints",
+STAGE_NAMES = {"checking the cache": "reading the video",
+               "2D keypoints": "decoding + 2D keypoints",
                "lifting": "lifting", "writing keys": "writing keys"}
 
 

@@ -10,6 +10,7 @@ usable; Esc or the Cancel button stop it); without a window it runs the job to t
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import bpy
@@ -48,22 +49,25 @@ def _probe_python(context) -> str | None:
         return None
 
 
-def _watch_probe(path: str, python: str | None):
-    """A timer: redraw the panel once the background probe of ``path`` is known."""
+def _redraw_when(done, give_up_s: float = 180.0) -> None:
+    """Redraw the panel once ``done()`` is true (a background check has its result)."""
+    limit = time.monotonic() + give_up_s
+
     def check():
-        if not path or jobs.video_info(path, python) is not None:
+        if done() or time.monotonic() > limit:
             redraw_panels()
             return None
         return 0.25
-    return check
+
+    bpy.app.timers.register(check, first_interval=0.25)
 
 
 def _video_changed(self, context):
     path = _abspath(self.video)
     if path and Path(path).is_file():
         python = _probe_python(context)
-        jobs.video_info(path, python)
-        bpy.app.timers.register(_watch_probe(path, python), first_interval=0.25)
+        if jobs.video_info(path, python) is None:
+            _redraw_when(lambda: jobs.video_info(path, python) is not None)
 
 
 class LiftRigSettings(bpy.types.PropertyGroup):
@@ -306,6 +310,50 @@ class LIFTRIG_OT_cancel_lift(bpy.types.Operator):
         return {"FINISHED"}
 
 
+_MAPPINGS: dict = {}     # (armature name, bone map) -> the key of its last mapping check
+
+
+def _bone_map(settings):
+    return _abspath(settings.bone_map_file) or None if settings.bone_map == "FILE" else None
+
+
+class LIFTRIG_OT_check_mapping(bpy.types.Operator):
+    """Check how the active armature maps to LiftRig's joints: the preset found and the bones
+    that will not be driven (run in the worker's Python)"""
+
+    bl_idname = "liftrig.check_mapping"
+    bl_label = "Check Bone Map"
+
+    wait: BoolProperty(default=False, options={"HIDDEN", "SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and obj.type == "ARMATURE"
+
+    def execute(self, context):
+        from .engine import armature_spec
+
+        obj = context.active_object
+        bone_map = _bone_map(context.scene.liftrig)
+        try:
+            spec = armature_spec(obj)
+        except LiftRigError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        python = _probe_python(context)
+        _MAPPINGS[(obj.name, bone_map)] = key = jobs.mapping_key(spec, bone_map)
+        info = jobs.mapping_info(spec, bone_map, python, wait=self.wait)
+        if info is None:
+            _redraw_when(lambda: jobs.known(key) is not None)
+            return {"FINISHED"}
+        if "error" in info:
+            self.report({"ERROR"}, info["error"])
+            return {"CANCELLED"}
+        self.report({"INFO"}, info["report"])
+        return {"FINISHED"}
+
+
 class LIFTRIG_OT_export_result(bpy.types.Operator):
     """Export the last lifted armature and its action"""
 
@@ -411,6 +459,14 @@ class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
             layout.prop(s, "bone_map")
             if s.bone_map == "FILE":
                 layout.prop(s, "bone_map_file")
+            layout.operator("liftrig.check_mapping", icon="BONE_DATA")
+            if obj is not None and obj.type == "ARMATURE":
+                key = _MAPPINGS.get((obj.name, _bone_map(s)))
+                info = None if key is None else jobs.known(key)
+                if key is not None and info is None:
+                    layout.label(text="Checking the bone map...", icon="TIME")
+                elif info is not None:
+                    _wrapped(layout.box(), info.get("report") or info.get("error", ""))
 
         job = active_job()
         if job is not None and job.running:
@@ -439,7 +495,7 @@ class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
 
 
 CLASSES = (LiftRigSettings, LIFTRIG_OT_lift_video, LIFTRIG_OT_cancel_lift,
-           LIFTRIG_OT_export_result, VIEW3D_PT_liftrig_lift)
+           LIFTRIG_OT_check_mapping, LIFTRIG_OT_export_result, VIEW3D_PT_liftrig_lift)
 
 
 def register() -> None:

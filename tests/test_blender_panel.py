@@ -246,3 +246,81 @@ def test_worker_python_order_configured_then_environment_then_this_python(setup,
     monkeypatch.delenv("LIFTRIG_WORKER_PYTHON")
     assert jobs.worker_python(bpy.context) == sys.executable  # this venv has the modules
     assert os.path.basename(jobs.new_log_path(tmp_path / "a b.mp4")).endswith("-a b.log")
+
+
+def test_joints_cache_is_keyed_by_content_and_the_lifting_options(setup, tmp_path,
+                                                                 monkeypatch):
+    import shutil
+
+    from liftrig.pipeline import LiftOptions, joints_cache_path
+
+    video = VIDEOS["outdoor"]
+    base = LiftOptions(weights=str(setup["weights"]), end=45)
+    path = joints_cache_path(video, base)
+    assert path.parent == setup["cache"] / "joints"
+    copy = shutil.copy(video, tmp_path / "renamed.mp4")
+    assert joints_cache_path(copy, base) == path                  # the content, not the name
+    others = [LiftOptions(weights=str(setup["weights"]), end=46),
+              LiftOptions(weights=str(setup["weights"]), end=45, person=0),
+              LiftOptions(weights=str(setup["weights"]), end=45, flip=False),
+              LiftOptions(weights=str(setup["weights"]), end=45, precision="fp32"),
+              LiftOptions(weights=str(setup["weights"]), end=45, device="cuda"),
+              LiftOptions(weights=None, end=45)]
+    keys = {joints_cache_path(video, o) for o in others}
+    assert len(keys) == len(others) and path not in keys
+    # The pose model: by the file used (here $LIFTRIG_POSE_MODEL for every name), else by name.
+    heavy = LiftOptions(weights=str(setup["weights"]), end=45, pose_model="heavy")
+    assert joints_cache_path(video, heavy) == path
+    monkeypatch.delenv("LIFTRIG_POSE_MODEL")
+    assert joints_cache_path(video, heavy) != joints_cache_path(video, base)
+    with open(copy, "r+b") as f:                                  # one byte changed
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 1]))
+    assert joints_cache_path(copy, base) != path
+
+
+def test_check_bone_map_names_the_preset_and_the_bones_left_undriven(scene, setup):
+    armature = preset_armature(scene, "mixamo")
+    bpy.context.view_layer.objects.active = armature
+    bpy.ops.object.mode_set(mode="EDIT")
+    sword = armature.data.edit_bones.new("sword")
+    sword.head, sword.tail = (0.5, 0, 1), (0.5, 0, 2)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    settings(scene, setup["weights"]).target = "SELECTED"
+    before = scene_state(bpy)
+    assert bpy.ops.liftrig.check_mapping(wait=True) == {"FINISHED"}
+    key = panel._MAPPINGS[(armature.name, None)]
+    report = jobs.known(key)["report"]
+    assert report.startswith("rig recognised as mixamo") and "sword" in report
+    assert scene_state(bpy) == before
+
+    data = bpy.data.armatures.new("stick")
+    stick = bpy.data.objects.new("stick", data)
+    scene.collection.objects.link(stick)
+    bpy.context.view_layer.objects.active = stick
+    bpy.ops.object.mode_set(mode="EDIT")
+    for name, z in (("root", 0.0), ("tip", 1.0)):
+        bone = data.edit_bones.new(name)
+        bone.head, bone.tail = (0, 0, z), (0, 0, z + 1)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    with pytest.raises(RuntimeError, match="matches no preset"):
+        bpy.ops.liftrig.check_mapping(wait=True)
+
+
+def test_cancel_while_the_worker_starts_up_is_immediate_too(scene, setup):
+    before = scene_state(bpy)
+    from liftrig.pipeline import LiftOptions
+
+    job = jobs.LiftJob(scene, VIDEOS["outdoor"], worker_python=sys.executable,
+                       lift_options=LiftOptions(weights=str(setup["weights"]), start=100,
+                                                end=130))
+    job.start()
+    time.sleep(0.3)                     # the worker is still importing its modules
+    assert job.poll() == jobs.RUNNING
+    started = time.monotonic()
+    job.cancel()
+    assert job.join(1.0) and time.monotonic() - started < 1.0
+    assert job.poll() == jobs.CANCELLED and job.result is None
+    assert scene_state(bpy) == before
