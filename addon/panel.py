@@ -494,6 +494,16 @@ class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
             layout.label(text=f"Worker log: {s.result_log}", icon="TEXT")
 
 
+@bpy.app.handlers.persistent
+def _cancel_on_load(*_args) -> None:
+    """Another file is loading: the modal operator is gone, so stop its job (the new file is
+    not touched either way)."""
+    job = active_job()
+    if job is not None:
+        job.cancel()
+        _ACTIVE["job"] = None
+
+
 CLASSES = (LiftRigSettings, LIFTRIG_OT_lift_video, LIFTRIG_OT_cancel_lift,
            LIFTRIG_OT_check_mapping, LIFTRIG_OT_export_result, VIEW3D_PT_liftrig_lift)
 
@@ -502,13 +512,14 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.liftrig = PointerProperty(type=LiftRigSettings)
+    if _cancel_on_load not in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.append(_cancel_on_load)
 
 
 def unregister() -> None:
-    job = active_job()
-    if job is not None:
-        job.cancel()
-        _ACTIVE["job"] = None
+    _cancel_on_load()
+    if _cancel_on_load in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_cancel_on_load)
     if hasattr(bpy.types.Scene, "liftrig"):
         del bpy.types.Scene.liftrig
     for cls in reversed(CLASSES):

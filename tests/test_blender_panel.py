@@ -324,3 +324,15 @@ def test_cancel_while_the_worker_starts_up_is_immediate_too(scene, setup):
     assert job.join(1.0) and time.monotonic() - started < 1.0
     assert job.poll() == jobs.CANCELLED and job.result is None
     assert scene_state(bpy) == before
+
+
+def test_loading_another_file_stops_a_running_job(scene, setup):
+    from liftrig.pipeline import LiftOptions
+
+    job = jobs.LiftJob(scene, VIDEOS["outdoor"], worker_python=sys.executable,
+                       lift_options=LiftOptions(weights=str(setup["weights"]), start=60, end=90))
+    panel._ACTIVE["job"] = job.start()
+    bpy.ops.wm.read_factory_settings(use_empty=True)        # the modal operator would be gone
+    assert panel.active_job() is None and job.state == jobs.CANCELLED
+    assert job.join(1.0)
+    assert bpy.ops.liftrig.lift_video.poll()
