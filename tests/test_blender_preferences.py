@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""LiftRig's add-on preferences with the bpy module, each run in its own Blender (a subprocess
+with private user folders, so nothing touches the real user preferences):
+
+* enabled as an add-on (``addon_utils.enable``): register/unregister twice, the values set,
+  read back, saved to userpref.blend and found again by a fresh Blender; "Install dependencies"
+  refused while the real "Allow Online Access" preference is off; with it on, the operator
+  builds the private environment for real (the plan narrowed to a local wheel, no network) and
+  the worker's Python becomes that venv's; "Check" with "Use this Python";
+* installed as an extension (``bl_ext.user_default.liftrig``): the preferences' bl_idname is
+  the extension's package, its user folder is Blender's, and "Check" with "Use this Python"
+  runs the installed extension's ``liftrig.doctor`` (through the PYTHONPATH link).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("bpy")
+
+from conftest import shared_path                                            # noqa: E402
+from test_dependencies import make_wheel                                    # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COMMON = r"""
+import json, os, sys, bpy, addon_utils
+NAME = sys.argv[1]
+
+def classes_registered():
+    return (bpy.types.AddonPreferences.bl_rna_get_subclass_py("LIFTRIG_AP_preferences")
+            is not None, hasattr(bpy.types, "LIFTRIG_OT_install_dependencies"))
+
+def prefs():
+    return bpy.context.preferences.addons[NAME].preferences
+"""
+
+ENABLE_SET_SAVE = COMMON + r"""
+wheel, model = sys.argv[2], sys.argv[3]
+assert classes_registered() == (False, False)
+for _ in range(2):                                   # enable and disable, twice in a row
+    assert addon_utils.enable(NAME, default_set=True, handle_error=None) is not None
+    assert classes_registered() == (True, True), classes_registered()
+    assert NAME in bpy.context.preferences.addons
+    addon_utils.disable(NAME, default_set=True, handle_error=None)
+    assert classes_registered() == (False, False), classes_registered()
+    assert NAME not in bpy.context.preferences.addons
+addon_utils.enable(NAME, default_set=True, handle_error=None)
+from liftrig.addon import preferences as P
+p = prefs()
+assert type(p).bl_idname == NAME == P.PACKAGE
+assert (p.python_mode, p.torch_build, p.pose_model_source) == ("PRIVATE", "CPU", "CACHE")
+assert P.worker_python() is None                     # nothing installed yet
+assert P.pose_model_choice(name="heavy") == "heavy"
+
+# Round trip: set, read back.
+p.python_mode = "CUSTOM"
+p.custom_python = sys.executable
+p.torch_build = "CU128"
+p.pose_model_source = "LOCAL"
+p.pose_model_path = model
+p = prefs()
+assert (p.python_mode, p.custom_python, p.torch_build) == ("CUSTOM", sys.executable, "CU128")
+assert (p.pose_model_source, p.pose_model_path) == ("LOCAL", model)
+assert P.worker_python() == sys.executable
+assert P.pose_model_choice(name="lite") == model
+
+# "Check" with "Use this Python" (the test environment: everything there).
+assert bpy.ops.liftrig.check_dependencies() == {"FINISHED"}
+report = P._check["report"]
+assert report["ok"] is True and report["python"]["executable"] == sys.executable, report
+assert report["versions"]["torch"] and report["versions"]["mediapipe"]
+assert model in {c["name"]: c for c in report["checks"]}["pose model"]["detail"]
+shim = P.shim_dir()
+assert os.path.samefile(shim / "liftrig", P.dependencies.package_dir()), shim
+
+# Install refused while the real "Allow Online Access" preference is off.
+bpy.context.preferences.system.use_online_access = False
+assert bpy.app.online_access is False
+try:
+    bpy.ops.liftrig.install_dependencies()
+    raise AssertionError("the install ran offline")
+except RuntimeError as exc:
+    assert "Allow Online Access" in str(exc), exc
+assert not P.venv_dir().exists() and not P.venv_dir().with_name("venv.new").exists()
+
+# With it on, the operator builds the private environment for real; the plan is narrowed to
+# a local wheel and --no-index (torch is too big, and the tests stay off the network).
+bpy.context.preferences.system.use_online_access = True
+assert bpy.app.online_access is True
+plan = P.dependencies.install_plan
+seen = {}
+def local_plan(base, venv, shim, source, *, torch_build):
+    seen.update(base=base, torch_build=torch_build, venv=venv)
+    return plan(base, venv, shim, source, torch_build=torch_build, torch=None,
+                requirements=[wheel], pip_extra=("--no-index",))
+P.dependencies.install_plan = local_plan
+p.python_mode = "PRIVATE"
+assert bpy.ops.liftrig.install_dependencies() == {"FINISHED"}
+assert seen == {"base": sys.executable, "torch_build": "CU128", "venv": P.venv_dir()}, seen
+venv_python = P.worker_python()
+assert venv_python == str(P.dependencies.venv_python(P.venv_dir())), venv_python
+assert os.path.isfile(venv_python) and venv_python.startswith(os.environ["BLENDER_USER_CONFIG"])
+# "Check" with that venv: LiftRig imports (through the .pth link), torch is missing.
+try:
+    bpy.ops.liftrig.check_dependencies()
+    raise AssertionError("the check passed without torch")
+except RuntimeError as exc:
+    assert "torch: not installed" in str(exc), exc
+assert P._check["report"]["python"]["executable"] == venv_python
+
+p.python_mode = "CUSTOM"
+bpy.context.preferences.system.use_online_access = False
+assert bpy.ops.wm.save_userpref() == {"FINISHED"}
+print("SAVED", json.dumps(report["versions"]))
+"""
+
+READ_BACK = COMMON + r"""
+model = sys.argv[2]
+assert bpy.ops.wm.read_userpref() == {"FINISHED"}
+assert addon_utils.check(NAME) == (True, False)     # listed as enabled, not yet loaded
+addon_utils.enable(NAME, handle_error=None)
+p = prefs()
+assert (p.python_mode, p.custom_python, p.torch_build) == ("CUSTOM", sys.executable, "CU128")
+assert (p.pose_model_source, p.pose_model_path) == ("LOCAL", model)
+print("READ BACK")
+"""
+
+
+def _env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLENDER_USER_")}
+    env.update(BLENDER_USER_RESOURCES=str(tmp_path / "user"),
+               BLENDER_USER_CONFIG=str(tmp_path / "user" / "config"),
+               LIFTRIG_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    env.pop("LIFTRIG_WORKER_PYTHON", None)
+    return env
+
+
+def _blender(script, *args, env, timeout=600):
+    run = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True,
+                         text=True, env=env, timeout=timeout)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+    return run.stdout
+
+
+def test_preferences_register_round_trip_install_and_check(tmp_path):
+    model = shared_path("models", "pose_landmarker_full.task")
+    wheel = make_wheel(tmp_path)
+    env = _env(tmp_path)
+    out = _blender(ENABLE_SET_SAVE, "liftrig", wheel, model, env=env)
+    assert "SAVED" in out
+    assert (tmp_path / "user" / "config" / "userpref.blend").is_file()
+    assert "READ BACK" in _blender(READ_BACK, "liftrig", model, env=env)
+
+
+EXTENSION = COMMON + r"""
+package, python = sys.argv[2], sys.argv[3]
+result = bpy.ops.extensions.package_install_files(
+    filepath=package, repo="user_default", enable_on_install=True)
+assert result == {"FINISHED"}, result
+module = sys.modules[NAME]
+P = sys.modules[NAME + ".addon.preferences"]
+p = prefs()
+assert type(p).bl_idname == NAME == P.PACKAGE
+venv = P.venv_dir()
+assert str(venv) == bpy.utils.extension_path_user(NAME, path="venv"), venv
+assert str(venv).startswith(os.environ["BLENDER_USER_RESOURCES"]), venv
+p.python_mode = "CUSTOM"
+p.custom_python = python
+assert P.worker_python() == python
+bpy.context.preferences.system.use_online_access = False
+try:
+    bpy.ops.liftrig.install_dependencies()
+    raise AssertionError("the install ran offline")
+except RuntimeError as exc:
+    assert "Allow Online Access" in str(exc)
+bpy.context.preferences.system.use_online_access = True
+assert bpy.ops.liftrig.check_dependencies() == {"FINISHED"}
+report = P._check["report"]
+weights = {c["name"]: c for c in report["checks"]}["default weights"]
+print("WEIGHTS", weights["detail"])
+print("EXTENSION", os.path.dirname(module.__file__))
+addon_utils.disable(NAME, default_set=True)
+assert classes_registered() == (False, False)
+"""
+
+
+def test_preferences_of_the_installed_extension(tmp_path):
+    from test_blender_extension import blender_ext
+
+    package = tmp_path / "liftrig-0.1.0.zip"
+    build = subprocess.run([sys.executable, str(blender_ext()), "build", "--source-dir",
+                            str(ROOT), "--output-filepath", str(package)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    env = _env(tmp_path)
+    out = _blender(EXTENSION, "bl_ext.user_default.liftrig", package, sys.executable, env=env)
+    lines = dict(line.split(" ", 1) for line in out.splitlines()
+                 if line.startswith(("WEIGHTS ", "EXTENSION ")))
+    extension = lines["EXTENSION"]
+    assert extension.startswith(str(tmp_path / "user")), extension
+    # "Use this Python" ran the installed extension's doctor, not this checkout's.
+    assert lines["WEIGHTS"] == os.path.join(extension, "lifter", "weights",
+                                            "default.safetensors"), lines
