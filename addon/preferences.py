@@ -138,6 +138,9 @@ class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
             return None
         prefs = preferences(context)
         build = prefs.torch_build if prefs is not None else "CPU"
+        if build != "CPU" and sys.platform == "darwin":
+            self.report({"ERROR"}, "There is no CUDA build of PyTorch for macOS: choose CPU")
+            return None
         venv = venv_dir(create=True)
         staging, steps = dependencies.install_plan(
             sys.executable, venv, shim_dir(), dependencies.package_dir(), torch_build=build)
@@ -312,8 +315,17 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
-    def execute(self, context):
-        return self.invoke(context, None) if context.window else {"CANCELLED"}
+    def execute(self, context):             # blocking: scripts and --background
+        if not bpy.app.online_access:
+            self.report({"ERROR"}, _offline_message())
+            return {"CANCELLED"}
+        _download.update(running=True, text="Starting", fraction=0.0, error="", cancel=False)
+        self._run(self.model)
+        if _download["error"]:
+            self.report({"ERROR"}, _download["error"])
+            return {"CANCELLED"}
+        self.report({"INFO"}, _download["text"])
+        return {"FINISHED"}
 
     def modal(self, context, event):
         if event.type == "ESC":
@@ -333,12 +345,13 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
 
 # -- the preferences ------------------------------------------------------------------------
 
-def _torch_builds(self, context):
-    items = [("CPU", "CPU", "PyTorch for the processor: works everywhere, slower lifting")]
-    if sys.platform != "darwin":
-        items += [("CU128", "CUDA 12.8", "PyTorch for NVIDIA GPUs (driver 570 or newer)"),
-                  ("CU130", "CUDA 13.0", "PyTorch for recent NVIDIA GPUs (driver 580 or newer)")]
-    return items
+# Static items (a dynamic items callback must keep its strings alive, and saved preferences
+# store the item's index): CUDA is refused at install time where there is none (macOS).
+TORCH_BUILDS = [
+    ("CPU", "CPU", "PyTorch for the processor: works everywhere, slower lifting"),
+    ("CU128", "CUDA 12.8", "PyTorch for NVIDIA GPUs (Linux/Windows, driver 570 or newer)"),
+    ("CU130", "CUDA 13.0", "PyTorch for recent NVIDIA GPUs (Linux/Windows, driver 580 or newer)"),
+]
 
 
 class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
@@ -356,7 +369,7 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
         name="Python", subtype="FILE_PATH",
         description="Path of a Python 3.11 interpreter with torch, mediapipe, opencv-python<4.12,"
                     " numpy 1.26, scipy (for example LiftRig's .venv/bin/python)")
-    torch_build: bpy.props.EnumProperty(name="PyTorch", items=_torch_builds,
+    torch_build: bpy.props.EnumProperty(name="PyTorch", items=TORCH_BUILDS, default="CPU",
                                         description="Which PyTorch build to install")
     pose_model_source: bpy.props.EnumProperty(
         name="Pose Model",
@@ -373,6 +386,10 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
         box.row().prop(self, "python_mode", expand=True)
         if self.python_mode == "CUSTOM":
             box.prop(self, "custom_python")
+            path = bpy.path.abspath(self.custom_python) if self.custom_python else ""
+            if not path or not os.path.isfile(path):
+                box.label(text="Choose a Python interpreter file (e.g. .venv/bin/python)",
+                          icon="ERROR")
         else:
             self._draw_private(context, box)
         row = box.row()

@@ -87,6 +87,12 @@ try:
 except RuntimeError as exc:
     assert "Allow Online Access" in str(exc), exc
 assert not P.venv_dir().exists() and not P.venv_dir().with_name("venv.new").exists()
+try:
+    bpy.ops.liftrig.download_pose_model(model="lite")
+    raise AssertionError("the download ran offline")
+except RuntimeError as exc:
+    assert "Allow Online Access" in str(exc), exc
+assert not os.path.exists(os.path.join(os.environ["LIFTRIG_CACHE"], "models"))
 
 # With it on, the operator builds the private environment for real; the plan is narrowed to
 # a local wheel and --no-index (torch is too big, and the tests stay off the network).
