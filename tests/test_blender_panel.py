@@ -165,7 +165,7 @@ def test_operator_lifts_the_clip_onto_a_new_skeleton_then_reuses_the_cache(scene
     assert "HIERARCHY" in (tmp_path / "walk.bvh").read_text()[:20]
 
 
-def test_invoked_without_a_window_keys_a_generated_rigify_rig(scene, setup):
+def test_invoked_in_background_mode_keys_a_generated_rigify_rig(scene, setup):
     from test_blender_engine import generate_rigify_rig
 
     rig = generate_rigify_rig()
@@ -173,7 +173,7 @@ def test_invoked_without_a_window_keys_a_generated_rigify_rig(scene, setup):
     objects = sorted(o.name for o in bpy.data.objects)
     s = settings(scene, setup["weights"])
     s.target = "SELECTED"
-    # No window in the bpy module: invoke() runs the job to the end as execute() does.
+    # In background mode Blender answers INVOKE_DEFAULT with execute(): the job runs to the end.
     assert bpy.ops.liftrig.lift_video("INVOKE_DEFAULT") == {"FINISHED"}
     assert s.result_armature == rig
     assert s.result_report.startswith("rig recognised as rigify")
@@ -336,3 +336,148 @@ def test_loading_another_file_stops_a_running_job(scene, setup):
     assert panel.active_job() is None and job.state == jobs.CANCELLED
     assert job.join(1.0)
     assert bpy.ops.liftrig.lift_video.poll()
+
+
+# --- what needs a window: driven with stand-ins for the window's parts only -------------------
+
+class Layout:
+    """Records what the panel draws; every call and attribute is checked against UILayout's
+    real RNA (parameter names, icon names), properties against the settings, operators
+    against the registered ones. Stands in for a window's layout, which the bpy module
+    cannot give."""
+
+    def __init__(self, log):
+        object.__setattr__(self, "log", log)
+
+    def __setattr__(self, name, value):
+        assert name in bpy.types.UILayout.bl_rna.properties, name
+        object.__setattr__(self, name, value)
+
+    def _check(self, function, kwargs):
+        params = bpy.types.UILayout.bl_rna.functions[function].parameters
+        for key, value in kwargs.items():
+            assert key in params, (function, key)
+            if key == "icon":
+                assert value in params["icon"].enum_items.keys(), value
+
+    def _child(self, function, **kwargs):
+        self._check(function, kwargs)
+        return Layout(self.log)
+
+    def row(self, **kwargs):
+        return self._child("row", **kwargs)
+
+    def column(self, **kwargs):
+        return self._child("column", **kwargs)
+
+    def box(self, **kwargs):
+        return self._child("box", **kwargs)
+
+    def prop(self, data, prop, **kwargs):
+        self._check("prop", kwargs)
+        assert prop in data.bl_rna.properties, prop
+        self.log.append(("prop", prop))
+
+    def label(self, **kwargs):
+        self._check("label", kwargs)
+        self.log.append(("label", kwargs.get("text", "")))
+
+    def progress(self, **kwargs):
+        self._check("progress", kwargs)
+        self.log.append(("progress", kwargs.get("factor"), kwargs.get("text")))
+
+    def operator(self, idname, **kwargs):
+        self._check("operator", kwargs)
+        group, name = idname.split(".")
+        rna = getattr(getattr(bpy.ops, group), name).get_rna_type()
+        self.log.append(("operator", idname, kwargs.get("text")))
+        log = self.log
+
+        class Properties:
+            def __setattr__(self, key, value):
+                assert key in rna.properties, key
+                log.append(("set", idname, key, value))
+
+        return Properties()
+
+
+def draw_panel():
+    log = []
+    panel.VIEW3D_PT_liftrig_lift.draw(type("P", (), {"layout": Layout(log)})(), bpy.context)
+    return log
+
+
+def test_the_panel_draws_every_state_with_real_properties_and_operators(scene, setup):
+    s = scene.liftrig
+    log = draw_panel()
+    assert ("prop", "video") in log and ("operator", "liftrig.lift_video", None) in log
+    assert not [e for e in log if e[0] == "progress"]
+
+    settings(scene, setup["weights"])
+    jobs.video_info(s.video, sys.executable, wait=True)
+    armature = preset_armature(scene, "mixamo")
+    bpy.context.view_layer.objects.active = armature
+    s.person_mode, s.target = "NUMBER", "SELECTED"
+    assert bpy.ops.liftrig.check_mapping(wait=True) == {"FINISHED"}
+    labels = [e[1] for e in draw_panel() if e[0] == "label"]
+    info = jobs.video_info(s.video, sys.executable)
+    assert f"230 frames, 30 fps, {info['width']} x {info['height']}" in labels
+    assert any(t.startswith("rig recognised as mixamo") for t in labels)
+    assert f"{armature.name}: {len(armature.data.bones)} bones" in labels
+    assert ("prop", "person") in draw_panel() and ("prop", "lifter_file") in draw_panel()
+
+    job = jobs.LiftJob(scene, s.video, worker_python=sys.executable)
+    job.state, job.stage, job.done, job.total = jobs.RUNNING, "lifting", 10, 45
+    panel._ACTIVE["job"] = job
+    try:
+        log = draw_panel()
+    finally:
+        panel._ACTIVE["job"] = None
+    [bar] = [e for e in log if e[0] == "progress"]
+    assert bar[1] == pytest.approx(10 / 45) and bar[2].startswith("lifting 10/45 frames")
+    assert ("operator", "liftrig.cancel_lift", None) in log
+    assert ("operator", "liftrig.lift_video", None) not in log
+
+    s.result_armature, s.result_frames, s.result_fps = armature, 45, 30.0
+    s.result_seconds, s.result_device, s.result_report = 12.5, "cpu", "a; b"
+    log = draw_panel()
+    assert ("set", "liftrig.export_result", "format", "FBX") in log
+    assert ("set", "liftrig.export_result", "format", "BVH") in log
+    assert ("label", "12.5 s on cpu") in log and ("label", "b") in log
+    s.result_error = "the worker died"
+    assert ("label", "Last run failed") in draw_panel()
+
+
+def test_the_modal_operator_passes_events_through_steps_on_timers_and_stops_on_esc(scene,
+                                                                                  setup):
+    """The modal operator's own code with a real window manager, timer and workspace; only
+    the operator instance and the events are stand-ins (no event loop in the bpy module)."""
+    from types import SimpleNamespace
+
+    wm = bpy.context.window_manager
+    reports = []
+    op = SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
+    op._cleanup = lambda context: panel.LIFTRIG_OT_lift_video._cleanup(op, context)
+    modal = panel.LIFTRIG_OT_lift_video.modal
+    event = lambda kind: SimpleNamespace(type=kind, value="PRESS")   # noqa: E731
+
+    settings(scene, setup["weights"])
+    before = scene_state(bpy)
+    for ending in ("TIMER", "ESC"):
+        op._timer = wm.event_timer_add(0.1, window=bpy.context.window)
+        wm.progress_begin(0, 100)
+        panel._ACTIVE["job"] = job = panel.job_from_settings(bpy.context).start()
+        assert modal(op, bpy.context, event("MOUSEMOVE")) == {"PASS_THROUGH"}
+        if ending == "ESC":
+            assert modal(op, bpy.context, event("ESC")) == {"CANCELLED"}
+            assert job.join(1.0) and job.state == jobs.CANCELLED
+            assert scene_state(bpy) == before and reports[-1][0] == {"WARNING"}
+        else:
+            limit = time.monotonic() + 300
+            while (result := modal(op, bpy.context, event("TIMER"))) == {"PASS_THROUGH"}:
+                assert time.monotonic() < limit
+                time.sleep(0.05)
+            assert result == {"FINISHED"} and reports[-1][0] == {"INFO"}
+            assert scene.liftrig.result_frames == FRAMES
+            before = scene_state(bpy)
+        assert op._timer is None and panel.active_job() is None
