@@ -212,3 +212,107 @@ def test_preferences_of_the_installed_extension(tmp_path):
     # "Use this Python" ran the installed extension's doctor, not this checkout's.
     assert lines["WEIGHTS"] == os.path.join(extension, "lifter", "weights",
                                             "default.safetensors"), lines
+
+
+class _Recorder:
+    """A stand-in for ``UILayout`` that checks every call against the real one's RNA (method,
+    keyword names, icon names, attributes) and records the texts shown."""
+
+    def __init__(self, shown):
+        object.__setattr__(self, "_shown", shown)
+
+    def __getattr__(self, name):
+        import bpy
+
+        function = bpy.types.UILayout.bl_rna.functions.get(name)
+        assert function is not None, f"UILayout has no {name}()"
+        params = function.parameters
+
+        def call(*args, **kwargs):
+            assert set(kwargs) <= set(params.keys()), (name, kwargs)
+            if "icon" in kwargs:
+                assert kwargs["icon"] in params["icon"].enum_items.keys(), kwargs["icon"]
+            if name == "prop":
+                assert args[1] in type(args[0]).__annotations__, args[1]
+            if "text" in kwargs:
+                self._shown.append(kwargs["text"])
+            if name == "operator":
+                assert hasattr(bpy.types, args[0].replace("liftrig.", "LIFTRIG_OT_")), args[0]
+                return _OperatorProperties()
+            return _Recorder(self._shown)
+
+        return call
+
+    def __setattr__(self, name, value):
+        import bpy
+
+        assert name in bpy.types.UILayout.bl_rna.properties.keys(), name
+
+
+class _OperatorProperties:
+    model = None
+
+
+def test_preferences_draw_against_the_real_layout_api(monkeypatch, tmp_path):
+    """draw() in each state it can be in, with every layout call checked against Blender's RNA
+    (a wrong keyword or icon name would only show in a real window otherwise)."""
+    import bpy
+
+    from liftrig.addon import dependencies
+    from liftrig.addon import preferences as P
+
+    for cls in P.CLASSES:
+        bpy.utils.register_class(cls)
+    try:
+        monkeypatch.setenv("LIFTRIG_CACHE", str(tmp_path / "cache"))
+        monkeypatch.setattr(P, "user_dir", lambda sub, create=False: tmp_path / "user" / sub)
+        fields = {name: None for name in P.LIFTRIG_AP_preferences.__annotations__}
+
+        class Prefs:
+            __annotations__ = P.LIFTRIG_AP_preferences.__annotations__
+            draw = P.LIFTRIG_AP_preferences.draw
+            _draw_private = P.LIFTRIG_AP_preferences._draw_private
+            _draw_check = P.LIFTRIG_AP_preferences._draw_check
+            _draw_models = P.LIFTRIG_AP_preferences._draw_models
+
+        def draw(**values):
+            prefs = Prefs()
+            prefs.__dict__.update(fields)
+            prefs.__dict__.update({"python_mode": "PRIVATE", "custom_python": "",
+                                   "torch_build": "CPU", "pose_model_source": "CACHE",
+                                   "pose_model_path": "", **values})
+            shown = []
+            prefs.layout = _Recorder(shown)
+            prefs.draw(bpy.context)
+            return shown
+
+        bpy.context.preferences.system.use_online_access = False
+        shown = draw()
+        assert "Install Dependencies" in shown and "Not installed yet" in shown
+        assert "Needs Preferences > System > Network > Allow Online Access" in shown
+        assert "Get Lite" in shown and "Check" in shown
+
+        job = dependencies.InstallJob(tmp_path / "venv.new", [])
+        job.state.fraction, job.state.text = 0.4, "Installing PyTorch (CPU): Resolving torch"
+        monkeypatch.setattr(P, "_install", job)
+        assert "Installing PyTorch (CPU): Resolving torch" in draw()
+        monkeypatch.setattr(P, "_install", None)
+
+        monkeypatch.setitem(P._check, "report", dependencies.parse_doctor_output(
+            "/x/python", 1, "", "No module named liftrig"))
+        shown = draw(python_mode="CUSTOM", custom_python=str(tmp_path / "missing"))
+        assert "Choose a Python interpreter file (e.g. .venv/bin/python)" in shown
+        assert any("cannot import liftrig" in text for text in shown), shown
+
+        monkeypatch.setitem(P._check, "report", {"ok": True, "checks": [
+            {"name": "torch", "ok": True, "detail": "2.13.0, device cpu", "needed": True}]})
+        monkeypatch.setitem(P._download, "running", True)
+        monkeypatch.setitem(P._download, "text", "Downloading the full pose model")
+        shown = draw(pose_model_source="CACHE")
+        assert "torch: 2.13.0, device cpu" in shown
+        assert "Downloading the full pose model" in shown
+        monkeypatch.setitem(P._download, "running", False)
+        assert "Get Full" not in draw(pose_model_source="LOCAL")
+    finally:
+        for cls in reversed(P.CLASSES):
+            bpy.utils.unregister_class(cls)
