@@ -107,21 +107,20 @@ def _run_python(python: str, code: str, args: list[str], what: str) -> dict:
 def _background(key, python: str | None, job, wait: bool):
     """The cached result of ``job()`` (a dict) under ``key``; None while it runs in a thread
     started here. ``wait``: block until it is known."""
+    if python is None:                 # not remembered: the user may set one next
+        return {"error": "no worker Python: set one in LiftRig's preferences"}
+    key = (python,) + tuple(key)
     with _RESULTS_LOCK:
         known = key in _RESULTS
         if not known:
             _RESULTS[key] = None
     if not known:
-        if python is None:
+        def work():
+            result = job()
             with _RESULTS_LOCK:
-                _RESULTS[key] = {"error": "no worker Python: set one in LiftRig's preferences"}
-        else:
-            def work():
-                result = job()
-                with _RESULTS_LOCK:
-                    _RESULTS[key] = result
+                _RESULTS[key] = result
 
-            threading.Thread(target=work, daemon=True, name="liftrig-check").start()
+        threading.Thread(target=work, daemon=True, name="liftrig-check").start()
     while True:
         with _RESULTS_LOCK:
             result = _RESULTS.get(key)
@@ -130,10 +129,10 @@ def _background(key, python: str | None, job, wait: bool):
         time.sleep(0.05)
 
 
-def known(key):
+def known(key, python: str):
     """A check's result if it is known (None: not asked, or still running)."""
     with _RESULTS_LOCK:
-        return _RESULTS.get(key)
+        return _RESULTS.get((python,) + tuple(key))
 
 
 _PROBE_CODE = (

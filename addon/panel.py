@@ -310,7 +310,7 @@ class LIFTRIG_OT_cancel_lift(bpy.types.Operator):
         return {"FINISHED"}
 
 
-_MAPPINGS: dict = {}     # (armature name, bone map) -> the key of its last mapping check
+_MAPPINGS: dict = {}     # (armature name, bone map) -> (key, python) of its last mapping check
 
 
 def _bone_map(settings):
@@ -342,10 +342,12 @@ class LIFTRIG_OT_check_mapping(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         python = _probe_python(context)
-        _MAPPINGS[(obj.name, bone_map)] = key = jobs.mapping_key(spec, bone_map)
+        key = jobs.mapping_key(spec, bone_map)
         info = jobs.mapping_info(spec, bone_map, python, wait=self.wait)
+        if python is not None:
+            _MAPPINGS[(obj.name, bone_map)] = (key, python)
         if info is None:
-            _redraw_when(lambda: jobs.known(key) is not None)
+            _redraw_when(lambda: jobs.known(key, python) is not None)
             return {"FINISHED"}
         if "error" in info:
             self.report({"ERROR"}, info["error"])
@@ -461,9 +463,9 @@ class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
                 layout.prop(s, "bone_map_file")
             layout.operator("liftrig.check_mapping", icon="BONE_DATA")
             if obj is not None and obj.type == "ARMATURE":
-                key = _MAPPINGS.get((obj.name, _bone_map(s)))
-                info = None if key is None else jobs.known(key)
-                if key is not None and info is None:
+                asked = _MAPPINGS.get((obj.name, _bone_map(s)))
+                info = None if asked is None else jobs.known(*asked)
+                if asked is not None and info is None:
                     layout.label(text="Checking the bone map...", icon="TIME")
                 elif info is not None:
                     _wrapped(layout.box(), info.get("report") or info.get("error", ""))

@@ -291,8 +291,7 @@ def test_check_bone_map_names_the_preset_and_the_bones_left_undriven(scene, setu
     settings(scene, setup["weights"]).target = "SELECTED"
     before = scene_state(bpy)
     assert bpy.ops.liftrig.check_mapping(wait=True) == {"FINISHED"}
-    key = panel._MAPPINGS[(armature.name, None)]
-    report = jobs.known(key)["report"]
+    report = jobs.known(*panel._MAPPINGS[(armature.name, None)])["report"]
     assert report.startswith("rig recognised as mixamo") and "sword" in report
     assert scene_state(bpy) == before
 
