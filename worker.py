@@ -83,6 +83,9 @@ def solve_in_worker(python: str, source, armature, bone_map, options, retarget_o
         command = [python, "-m", "liftrig.worker", str(job_path), str(result_path)]
         try:
             with open(log_path, "w") as log:
+                log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command[:3])} "
+                          f"on {Path(source).name}\n")
+                log.flush()                    # the worker's stderr follows
                 proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
                                         env=env)
         except (FileNotFoundError, PermissionError, OSError) as exc:
@@ -109,7 +112,8 @@ def solve_in_worker(python: str, source, armature, bone_map, options, retarget_o
             proc.stdout.close()
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        log = log_path.read_text(errors="replace").strip().splitlines()
+        log = [ln for ln in log_path.read_text(errors="replace").strip().splitlines()
+               if not ln.startswith("# ")]
         if proc.returncode != 0 or not result_path.is_file():
             errors = [ln.split("\t", 1)[1] for ln in log if ln.startswith("error\t")]
             if errors:
