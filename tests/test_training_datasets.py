@@ -190,8 +190,9 @@ def test_humaneva_unknown_subject_and_missing_file(tmp_path):
     root = make_humaneva(tmp_path, subjects=("Train/S1",), frames=20)
     with pytest.raises(LiftRigError, match="not a HumanEva-I subject"):
         humaneva.load_humaneva(root, "gt", ["S1"])
-    with pytest.raises(LiftRigError, match="data_2d_humaneva15_detectron_pt_coco.npz not found"):
+    with pytest.raises(LiftRigError, match="data_2d_humaneva15_detectron_pt_coco.npz not found") as err:
         humaneva.load_humaneva(root, "detectron_pt_coco", ["Train/S1"])
+    assert "prepare_data_humaneva.py" in str(err.value)
     with pytest.raises(LiftRigError, match="no action starting with Throw"):
         humaneva.load_humaneva(root, "gt", ["Train/S1"], ["Throw"])
 

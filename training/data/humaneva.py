@@ -37,7 +37,7 @@ import numpy as np
 from ...errors import LiftRigError
 from ...lifter.inference import normalize_screen
 from .cameras import quat_rotate
-from .h36m import Sequence, _read_dict
+from .h36m import Sequence
 
 NUM_JOINTS = 15
 # Pelvis, Thorax, LShoulder, LElbow, LWrist, RShoulder, RElbow, RWrist, LHip, LKnee, LAnkle,
@@ -114,6 +114,26 @@ def camera_to_world(points: np.ndarray, subject: str, cam: int) -> np.ndarray:
     q, centre = EXTRINSICS[base_subject(subject)][cam]
     return quat_rotate(np.asarray(q, np.float64), np.asarray(points, np.float64)) + \
         np.asarray(centre, np.float64) / 1000.0
+
+
+def _read_dict(path: Path, key: str) -> tuple[dict, dict]:
+    """``path``'s pickled dict under ``key`` and the file's other entries."""
+    if not path.is_file():
+        raise LiftRigError(f"{path} not found. {HELP}")
+    try:
+        with np.load(path, allow_pickle=True) as data:
+            entries = {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise LiftRigError(f"{path} is not a readable .npz file ({exc}). {HELP}") from None
+    if key not in entries:
+        raise LiftRigError(f"{path} has no key {key!r} (it has {sorted(entries)}): it is not in "
+                           f"VideoPose3D's HumanEva-I layout. {HELP}")
+    value = entries[key]
+    value = value.item() if value.dtype == object and value.shape == () else value
+    if not isinstance(value, dict):
+        raise LiftRigError(f"{path}: {key!r} must be a dict subject -> action -> array, "
+                           f"got {type(value).__name__}. {HELP}")
+    return value, entries
 
 
 def _check_metadata(path: Path, entries: dict) -> None:
