@@ -50,7 +50,14 @@ TORCH_INDEXES = {
 }
 MARKER = "liftrig-env.json"
 PTH_NAME = "liftrig-extension.pth"
-PIP_FLAGS = ("--disable-pip-version-check", "--no-input", "--progress-bar", "off")
+# "raw" prints "Progress N of M" lines for each download (pip 24.1+): the bar can follow the
+# torch download, by far the longest part. The venv's own pip (from the base Python's ensurepip)
+# may be older, so the first pip step brings it to PIP_MIN with the bar off.
+PIP_MIN = "pip>=24.1"
+PIP_FLAGS = ("--disable-pip-version-check", "--no-input", "--progress-bar", "raw")
+PIP_FLAGS_OLD = ("--disable-pip-version-check", "--no-input", "--progress-bar", "off")
+# Rough download sizes (bytes) of each pip step, for the bar; only its pace depends on them.
+EXPECTED_BYTES = {"CPU": 260e6, "CU128": 3.2e9, "CU130": 3.2e9, "rest": 190e6, "pip": 2e6}
 
 
 def venv_python(venv: os.PathLike) -> Path:
@@ -186,12 +193,13 @@ class Step:
     command: list[str] | None = None
     action: object = None               # callable() run in the job's thread
     expected_packages: int = 10         # pip lines "Collecting ..." expected, for progress
+    expected_bytes: float = 0.0         # bytes pip will download, for progress (0: unknown)
 
 
 def pip_install(python: os.PathLike, requirements, *, index_url: str | None = None,
-                extra: tuple = ()) -> list[str]:
+                extra: tuple = (), flags: tuple = PIP_FLAGS) -> list[str]:
     """``python -m pip install`` of ``requirements`` (an index URL replaces PyPI)."""
-    cmd = [str(python), "-m", "pip", "install", *PIP_FLAGS]
+    cmd = [str(python), "-m", "pip", "install", *flags]
     if index_url:
         cmd += ["--index-url", index_url]
     return cmd + list(extra) + list(requirements)
@@ -208,18 +216,22 @@ def install_plan(base_python: os.PathLike, venv: os.PathLike, shim: os.PathLike,
     venv = Path(venv)
     staging = venv.with_name(venv.name + ".new")
     python = venv_python(staging)
-    steps = [Step("Creating the environment", 0.05,
-                  [str(base_python), "-m", "venv", str(staging)])]
+    if torch and torch_build not in TORCH_INDEXES:
+        raise ValueError(f"unknown torch build {torch_build!r}")
+    steps = [Step("Creating the environment", 0.04,
+                  [str(base_python), "-m", "venv", str(staging)]),
+             Step("Updating pip", 0.03,
+                  pip_install(python, [PIP_MIN], extra=pip_extra, flags=PIP_FLAGS_OLD),
+                  expected_packages=1, expected_bytes=EXPECTED_BYTES["pip"])]
     if torch:
-        if torch_build not in TORCH_INDEXES:
-            raise ValueError(f"unknown torch build {torch_build!r}")
         steps.append(Step(f"Installing PyTorch ({torch_build})", 0.6,
                           pip_install(python, [torch], index_url=TORCH_INDEXES[torch_build],
-                                      extra=pip_extra), expected_packages=12))
+                                      extra=pip_extra), expected_packages=12,
+                          expected_bytes=EXPECTED_BYTES[torch_build]))
     if requirements:
         steps.append(Step("Installing MediaPipe, OpenCV, SciPy", 0.3,
                           pip_install(python, requirements, extra=pip_extra),
-                          expected_packages=25))
+                          expected_packages=25, expected_bytes=EXPECTED_BYTES["rest"]))
 
     def finish():
         write_pth(staging, link_package(source, shim))
@@ -251,13 +263,18 @@ _DOWNLOADING = re.compile(r"^\s*Downloading (\S+)(?: \((.+)\))?")
 _INSTALLING = re.compile(r"^\s*Installing collected packages: (.*)")
 _DONE = re.compile(r"^\s*Successfully installed (.*)")
 _ERROR = re.compile(r"^\s*ERROR: (.*)")
+_RAW = re.compile(r"^Progress (\d+) of (\d+)\s*$")
 
 
 class PipProgress:
     """Reads pip's output line by line into a fraction (0..1) and a short status text."""
 
-    def __init__(self, expected_packages: int = 10):
+    def __init__(self, expected_packages: int = 10, expected_bytes: float = 0.0):
         self.expected = max(1, expected_packages)
+        self.expected_bytes = expected_bytes
+        self.downloaded = 0             # bytes of the downloads finished
+        self.current = (0, 0)           # (done, total) of the download under way
+        self.name = ""
         self.collected = 0
         self.fraction = 0.0
         self.text = "Starting pip"
@@ -268,10 +285,22 @@ class PipProgress:
             self.collected += 1
             self.text = f"Resolving {m.group(1)}"
             self.fraction = max(self.fraction, 0.7 * min(1.0, self.collected / self.expected))
+        elif m := _RAW.match(line):
+            done, total = int(m.group(1)), int(m.group(2))
+            if done < self.current[0]:          # a new download began
+                self.downloaded += self.current[0]
+            self.current = (done, total)
+            if total:
+                self.text = f"Downloading {self.name} ({done / 1e6:.0f} of {total / 1e6:.0f} MB)"
+            if self.expected_bytes:
+                share = min(1.0, (self.downloaded + done) / self.expected_bytes)
+                self.fraction = max(self.fraction, 0.7 * share)
         elif m := _DOWNLOADING.match(line):
+            self.downloaded += self.current[0]
+            self.current = (0, 0)
             name = m.group(1).rsplit("/", 1)[-1]
-            self.text = f"Downloading {name.split('-')[0]}" + (
-                f" ({m.group(2)})" if m.group(2) else "")
+            self.name = name.split("-")[0]
+            self.text = f"Downloading {self.name}" + (f" ({m.group(2)})" if m.group(2) else "")
         elif m := _INSTALLING.match(line):
             count = len([p for p in m.group(1).split(",") if p.strip()])
             self.text = f"Installing {count} packages"
@@ -370,7 +399,7 @@ class InstallJob:
             state.done = True
 
     def _run_command(self, step: Step, set_fraction) -> None:
-        progress = PipProgress(step.expected_packages)
+        progress = PipProgress(step.expected_packages, step.expected_bytes)
         self._log("$ " + subprocess.list2cmdline(step.command))
         env = dict(self.env if self.env is not None else os.environ)
         env.update(PYTHONUNBUFFERED="1", PYTHONNOUSERSITE="1", PIP_NO_INPUT="1")

@@ -5,7 +5,7 @@ with private user folders, so nothing touches the real user preferences):
 * enabled as an add-on (``addon_utils.enable``): register/unregister twice, the values set,
   read back, saved to userpref.blend and found again by a fresh Blender; "Install dependencies"
   refused while the real "Allow Online Access" preference is off; with it on, the operator
-  builds the private environment for real (the plan narrowed to a local wheel, no network) and
+  builds the private environment for real (the plan narrowed to local wheels, no network) and
   the worker's Python becomes that venv's; "Check" with "Use this Python";
 * installed as an extension (``bl_ext.user_default.liftrig``): the preferences' bl_idname is
   the extension's package, its user folder is Blender's, and "Check" with "Use this Python"
@@ -23,7 +23,7 @@ import pytest
 pytest.importorskip("bpy")
 
 from conftest import shared_path                                            # noqa: E402
-from test_dependencies import make_wheel                                    # noqa: E402
+from test_dependencies import make_wheel, wheel_of_installed                # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,7 +95,7 @@ except RuntimeError as exc:
 assert not os.path.exists(os.path.join(os.environ["LIFTRIG_CACHE"], "models"))
 
 # With it on, the operator builds the private environment for real; the plan is narrowed to
-# a local wheel and --no-index (torch is too big, and the tests stay off the network).
+# local wheels and --no-index (torch is too big, and the tests stay off the network).
 bpy.context.preferences.system.use_online_access = True
 assert bpy.app.online_access is True
 plan = P.dependencies.install_plan
@@ -103,7 +103,8 @@ seen = {}
 def local_plan(base, venv, shim, source, *, torch_build):
     seen.update(base=base, torch_build=torch_build, venv=venv)
     return plan(base, venv, shim, source, torch_build=torch_build, torch=None,
-                requirements=[wheel], pip_extra=("--no-index",))
+                requirements=[wheel],
+                pip_extra=("--no-index", "--find-links", os.path.dirname(wheel)))
 P.dependencies.install_plan = local_plan
 p.python_mode = "PRIVATE"
 assert bpy.ops.liftrig.install_dependencies() == {"FINISHED"}
@@ -156,6 +157,7 @@ def _blender(script, *args, env, timeout=600):
 def test_preferences_register_round_trip_install_and_check(tmp_path):
     model = shared_path("models", "pose_landmarker_full.task")
     wheel = make_wheel(tmp_path)
+    wheel_of_installed("pip", tmp_path)         # the "Updating pip" step, offline
     env = _env(tmp_path)
     out = _blender(ENABLE_SET_SAVE, "liftrig", wheel, model, env=env)
     assert "SAVED" in out

@@ -40,25 +40,53 @@ def make_wheel(folder: Path, name: str = "liftrig_tinypkg", version: str = "1.0"
     return wheel
 
 
+def wheel_of_installed(name: str, folder: Path) -> Path:
+    """A wheel of a pure-Python distribution installed here (pip itself, for the offline
+    "Updating pip" step), rebuilt from its installed files and RECORD."""
+    from importlib import metadata
+
+    dist = metadata.distribution(name)
+    info = f"{dist.metadata['Name']}-{dist.version}.dist-info"
+    wheel = folder / f"{dist.metadata['Name']}-{dist.version}-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in dist.files:
+            path = str(file)
+            if (path.startswith("..") or "__pycache__" in path or path.endswith(
+                    ("/INSTALLER", "/REQUESTED", "/direct_url.json", "/RECORD"))):
+                continue
+            data = file.read_binary()
+            zf.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append(f"{path},sha256={digest.decode()},{len(data)}")
+        zf.writestr(f"{info}/RECORD", "\n".join(record + [f"{info}/RECORD,,"]) + "\n")
+    return wheel
+
+
 def test_install_plan_command_lines(tmp_path):
     venv = tmp_path / "venv"
     staging, steps = deps.install_plan("/blender/python", venv, tmp_path / "pp", ROOT,
                                        torch_build="CPU")
     assert staging == tmp_path / "venv.new"
     py = str(deps.venv_python(staging))
-    assert [s.command for s in steps[:3]] == [
+    assert [s.command for s in steps[:4]] == [
         ["/blender/python", "-m", "venv", str(staging)],
-        [py, "-m", "pip", "install", *deps.PIP_FLAGS, "--index-url",
+        [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+         "--progress-bar", "off", "pip>=24.1"],
+        [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+         "--progress-bar", "raw", "--index-url",
          "https://download.pytorch.org/whl/cpu", "torch==2.13.0"],
         [py, "-m", "pip", "install", *deps.PIP_FLAGS, "numpy>=1.26,<2",
          "opencv-python>=4.8,<4.12", "mediapipe>=0.10.14", "scipy>=1.11", "safetensors>=0.4",
          "tqdm>=4.66"],
     ]
-    assert steps[3].command is None and callable(steps[3].action)
+    assert steps[4].command is None and callable(steps[4].action) and len(steps) == 5
+    assert steps[2].expected_bytes < 1e9
     assert not any("site-packages" in " ".join(s.command or []) for s in steps)
     _, cuda = deps.install_plan("/blender/python", venv, tmp_path / "pp", ROOT,
                                 torch_build="CU128")
-    assert cuda[1].command[cuda[1].command.index("--index-url") + 1].endswith("/whl/cu128")
+    assert cuda[2].command[cuda[2].command.index("--index-url") + 1].endswith("/whl/cu128")
+    assert cuda[2].expected_bytes > 1e9
     with pytest.raises(ValueError):
         deps.install_plan("/b/python", venv, tmp_path, ROOT, torch_build="ROCM")
 
@@ -67,7 +95,13 @@ PIP_LOG = """\
 Looking in indexes: https://download.pytorch.org/whl/cpu
 Collecting torch==2.13.0
   Downloading https://download.pytorch.org/whl/cpu/torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl (184.3 MB)
+Progress 0 of 184300000
+Progress 92150000 of 184300000
+Progress 184300000 of 184300000
 Collecting filelock (from torch==2.13.0)
+  Downloading filelock-3.20.0-py3-none-any.whl (16 kB)
+Progress 0 of 16000
+Progress 16000 of 16000
 Collecting sympy>=1.13.3 (from torch==2.13.0)
   Using cached sympy-1.14.0-py3-none-any.whl (6.3 MB)
 Installing collected packages: mpmath, sympy, filelock, torch
@@ -76,7 +110,7 @@ Successfully installed filelock-3.20.0 mpmath-1.3.0 sympy-1.14.0 torch-2.13.0+cp
 
 
 def test_pip_progress_is_coarse_and_monotonic():
-    progress = deps.PipProgress(expected_packages=4)
+    progress = deps.PipProgress(expected_packages=4, expected_bytes=200e6)
     seen = []
     for line in PIP_LOG.splitlines():
         progress.feed(line)
@@ -85,7 +119,10 @@ def test_pip_progress_is_coarse_and_monotonic():
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert seen[1] == (pytest.approx(0.7 / 4), "Resolving torch==2.13.0")
     assert seen[2][1] == "Downloading torch (184.3 MB)"
-    assert seen[6] == (0.75, "Installing 4 packages")
+    assert seen[4] == (pytest.approx(0.7 * 92.15 / 200), "Downloading torch (92 of 184 MB)")
+    assert seen[5][0] == pytest.approx(0.7 * 184.3 / 200)
+    assert seen[9][0] == pytest.approx(0.7 * 184.316 / 200)       # bytes add up
+    assert seen[12] == (0.75, "Installing 4 packages")
     assert progress.collected == 3 and progress.errors == []
     progress.feed("ERROR: No matching distribution found for nothing-here")
     assert progress.errors == ["No matching distribution found for nothing-here"]
@@ -129,18 +166,23 @@ def _run_job(staging, steps, tmp_path, timeout=300):
 
 def test_install_job_builds_a_private_venv_offline(tmp_path):
     wheel = make_wheel(tmp_path)
+    wheel_of_installed("pip", tmp_path)
+    offline = ("--no-index", "--find-links", str(tmp_path))
     venv = tmp_path / "user" / "venv"
     staging, steps = deps.install_plan(sys.executable, venv, tmp_path / "user" / "pythonpath",
                                        ROOT, torch=None, requirements=[str(wheel)],
-                                       pip_extra=("--no-index",))
-    assert steps[1].command[-2:] == ["--no-index", str(wheel)]
+                                       pip_extra=offline)
+    assert steps[2].command[-4:] == [*offline, str(wheel)]
     job, fractions = _run_job(staging, steps, tmp_path)
     assert job.state.ok, (job.state.error, job.state.log[-20:])
     assert job.state.fraction == 1.0 and fractions == sorted(fractions)
     assert not staging.exists() and deps.installed_python(venv) == deps.venv_python(venv)
     assert deps.read_marker(venv)["requirements"] == [str(wheel)]
-    assert "Successfully installed liftrig-tinypkg-1.0" in (tmp_path / "logs" /
-                                                             "install.log").read_text()
+    log = (tmp_path / "logs" / "install.log").read_text()
+    assert "Successfully installed liftrig-tinypkg-1.0" in log
+    pip = subprocess.run([str(deps.venv_python(venv)), "-m", "pip", "--version"],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert tuple(map(int, pip.split()[1].split(".")[:2])) >= (24, 1), pip   # raw bar known
     # The new interpreter imports the local package, and `liftrig` from this checkout
     # through the .pth link (the venv was built elsewhere and moved: still works).
     probe = subprocess.run(
@@ -160,7 +202,7 @@ def test_install_job_builds_a_private_venv_offline(tmp_path):
     # A reinstall that fails (a package pip cannot find offline) keeps the working venv.
     staging, steps = deps.install_plan(sys.executable, venv, tmp_path / "user" / "pythonpath",
                                        ROOT, torch=None, requirements=["liftrig-not-a-package"],
-                                       pip_extra=("--no-index",))
+                                       pip_extra=offline)
     job, _ = _run_job(staging, steps, tmp_path)
     assert not job.state.ok and not job.state.cancelled
     assert "No matching distribution" in job.state.error, job.state.error
