@@ -340,6 +340,10 @@ def test_humaneva_training_lowers_the_loss_and_evaluate_prints_the_table(data_hu
     losses = [e["loss"] for e in summary["history"]]
     assert losses[-1] < 0.8 * losses[0]
     assert summary["history"][-1]["val_mpjpe"] < summary["history"][0]["val_mpjpe"]
+    from liftrig.lifter.checkpoints import read_checkpoint
+
+    _, info = read_checkpoint(tmp_path / "out" / "last.safetensors")
+    assert info["joints"] == "humaneva-15" and info["fps"] == 60.0
     assert main(["evaluate", str(path), str(tmp_path / "out" / "last.safetensors")]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = lines[1].split()

@@ -190,6 +190,8 @@ def export(cfg: dict, model, path: Path, **metadata) -> None:
     """Write ``model`` as a LiftRig ``.safetensors`` file that ``load_lifter`` reads."""
     from ..lifter.checkpoints import save_safetensors
 
+    if cfg["data"]["dataset"] == "humaneva":  # say that it is not the Human3.6M-17 layout
+        metadata.setdefault("joints", "humaneva-15")
     save_safetensors(path, model, architecture(cfg), dict(cfg["model"]), training_fps(cfg),
                      recipe=cfg["name"], **{k: str(v) for k, v in metadata.items()})
 
