@@ -80,6 +80,34 @@ def test_losses_by_hand():
                                          + 0.5 * 16 / 51 + 2.0 * 2 / 17)
 
 
+def test_bone_length_consistency_by_hand():
+    """Bone lengths 1 and 2 m in two frames: each is 0.5 m from the window's mean; a rigid
+    motion (a translation) costs nothing; the recipe adds the term with its weight."""
+    pred = torch.zeros(1, 2, 17, 3)
+    pred[0, 0, 1, 0], pred[0, 1, 1, 0] = 1.0, 2.0           # bone (0, 1): 1 m, then 2 m
+    assert losses.bone_length_consistency(pred, [(0, 1)]).item() == pytest.approx(0.5)
+    assert losses.bone_length_consistency(pred, [(0, 1), (0, 2)]).item() == pytest.approx(0.25)
+    rigid = torch.rand(1, 1, 17, 3).repeat(1, 5, 1, 1) + torch.arange(5.0)[None, :, None, None]
+    assert losses.bone_length_consistency(rigid, [(0, 1), (1, 2)]).item() == pytest.approx(0, abs=1e-6)
+
+    from liftrig.h36m import BONES
+    from liftrig.training.config import load_config
+    from liftrig.training.loop import build, step_loss
+
+    cfg = load_config("liftrig_default")
+    assert cfg["train"]["bone_weight"] > 0
+    cfg["model"].update(num_frames=9, dim=16, depth=1, num_heads=2)
+    torch.manual_seed(0)
+    model = build(cfg).eval()
+    x, y = torch.rand(2, 9, 17, 2), torch.rand(2, 9, 17, 3)
+    with_bones = step_loss(cfg, model, x, y)
+    cfg["train"]["bone_weight"] = 0.0
+    without = step_loss(cfg, model, x, y)
+    extra = losses.bone_length_consistency(model(x), BONES)
+    assert extra.item() > 0
+    assert with_bones.item() == pytest.approx(without.item() + 2.0 * extra.item(), rel=1e-5)
+
+
 def test_pstmo_loss_by_hand():
     target = torch.zeros(1, 3, 17, 3)
     target[0, 1] = 1.0  # the centre frame: every joint at (1, 1, 1), sqrt(3) from the origin

@@ -151,7 +151,13 @@ def step_loss(cfg: dict, model, x, y):
     t = cfg["train"]
     task = t["task"]
     if task == "mixste":
-        return losses.mixste_loss(model(x), y, t["tc_weight"], t["velocity_weight"])
+        pred = model(x)
+        loss = losses.mixste_loss(pred, y, t["tc_weight"], t["velocity_weight"])
+        if t["bone_weight"]:
+            from ..h36m import BONES
+
+            loss = loss + t["bone_weight"] * losses.bone_length_consistency(pred, BONES)
+        return loss
     if task == "pstmo":
         centre, every_frame = model(x)
         return losses.pstmo_loss(centre, every_frame, y)

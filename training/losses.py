@@ -32,6 +32,16 @@ def mpjve(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return mpjpe(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1])
 
 
+def bone_length_consistency(pred: torch.Tensor, bones) -> torch.Tensor:
+    """Mean absolute change of each bone's length within a window about its mean there;
+    pred [B, T, J, 3], bones: (parent, child) pairs. A person's bones keep their length, so any
+    change is error (LiftRig's addition to MixSTE's loss, for its default model)."""
+    parents, children = zip(*bones)
+    lengths = torch.linalg.vector_norm(pred[..., list(children), :] - pred[..., list(parents), :],
+                                       dim=-1)                                  # [B, T, bones]
+    return (lengths - lengths.mean(dim=1, keepdim=True)).abs().mean()
+
+
 def mixste_loss(pred: torch.Tensor, target: torch.Tensor, tc_weight: float = 0.5,
                 velocity_weight: float = 2.0, joint_weights=None) -> torch.Tensor:
     """Weighted MPJPE + 0.5 x temporal consistency + 2.0 x MPJVE, as in MixSTE's training code.
