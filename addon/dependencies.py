@@ -414,7 +414,8 @@ class InstallJob:
         proc = self._proc
         for line in proc.stdout:
             line = line.rstrip()
-            self._log(line)
+            if not _RAW.match(line):            # the download ticks stay out of the log
+                self._log(line)
             progress.feed(line)
             self.state.text = f"{step.label}: {progress.text}"
             set_fraction(progress.fraction)

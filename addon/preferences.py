@@ -379,6 +379,15 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
         default="CACHE")
     pose_model_path: bpy.props.StringProperty(name="Model File", subtype="FILE_PATH")
 
+    @classmethod
+    def unregister(cls):
+        """Disabling the add-on (or quitting) stops a running install or download: the
+        half-built ``venv.new`` is removed, the working environment stays."""
+        if _install is not None and not _install.state.done:
+            _install.cancel()
+            _install.wait(5)
+        _download["cancel"] = True
+
     def draw(self, context):
         layout = self.layout
         box = layout.box()

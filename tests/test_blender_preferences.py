@@ -318,3 +318,30 @@ def test_preferences_draw_against_the_real_layout_api(monkeypatch, tmp_path):
     finally:
         for cls in reversed(P.CLASSES):
             bpy.utils.unregister_class(cls)
+
+
+def test_unregister_stops_a_running_install(monkeypatch, tmp_path):
+    import time
+
+    import bpy
+
+    from liftrig.addon import dependencies
+    from liftrig.addon import preferences as P
+
+    staging = tmp_path / "venv.new"
+    job = dependencies.InstallJob(staging, [
+        dependencies.Step("Creating", 0.5, [sys.executable, "-c",
+                                            f"import os; os.mkdir({str(staging)!r})"]),
+        dependencies.Step("Waiting", 0.5, [sys.executable, "-c",
+                                           "print('Collecting x', flush=True)\n"
+                                           "import time; time.sleep(60)"])])
+    for cls in P.CLASSES:
+        bpy.utils.register_class(cls)
+    monkeypatch.setattr(P, "_install", job.start())
+    deadline = time.monotonic() + 60
+    while "Collecting x" not in job.state.log and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert staging.is_dir() and not job.state.done
+    for cls in reversed(P.CLASSES):
+        bpy.utils.unregister_class(cls)
+    assert job.state.done and job.state.cancelled and not staging.exists()
