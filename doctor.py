@@ -11,6 +11,7 @@ this ("Check") with the worker's interpreter.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -143,9 +144,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pose-model", default="full",
                         help="pose model name (lite, full, heavy) or .task path (default full)")
     args = parser.parse_args(argv)
-    report = check(args.pose_model)
-    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    if args.json:
+        with _stdout_to_stderr():               # whatever the imports print stays off the JSON
+            report = check(args.pose_model)
+        print(json.dumps(report, indent=1))
+    else:
+        report = check(args.pose_model)
+        print(format_report(report))
     return 0 if report["ok"] else 1
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send file descriptor 1 (Python's and C libraries' stdout) to stderr for a while."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:                             # no real stdout: nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 if __name__ == "__main__":

@@ -443,7 +443,7 @@ def doctor_command(python: os.PathLike, pose_model: str | None = None) -> list[s
 
 
 def run_doctor(python: os.PathLike, env: dict | None = None, pose_model: str | None = None,
-               timeout: float = 120.0) -> dict:
+               timeout: float = 300.0) -> dict:
     """Run ``python -m liftrig.doctor --json`` and return its report; an interpreter that
     cannot run it at all gives a report with ``ok`` False and the reason."""
     try:

@@ -118,3 +118,17 @@ def test_requirements_follow_pyproject():
     pins = [d for d in project["dependencies"] if not d.startswith("torch")]
     assert sorted(pins) == sorted(dependencies.REQUIREMENTS)
     assert dependencies.TORCH == "torch==" + metadata.version("torch").split("+")[0]
+
+
+def test_doctor_json_stays_clean_when_imports_print(bare_venv, tmp_path):
+    """A module that prints on import (Python or C level) must not spoil --json's stdout."""
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    (noisy / "scipy.py").write_text(
+        "import os, sys\nprint('hello from python')\nos.write(1, b'hello from C\\n')\n"
+        "__version__ = '9.9'\n")
+    run = subprocess.run([str(bare_venv), "-m", "liftrig.doctor", "--json"], capture_output=True,
+                         text=True, env=_env(tmp_path, PYTHONPATH=str(noisy)), timeout=120)
+    report = json.loads(run.stdout)
+    assert report["versions"]["scipy"] == "9.9" and run.returncode == 1
+    assert "hello from python" in run.stderr and "hello from C" in run.stderr
