@@ -29,6 +29,7 @@ class LiftOptions:
     flip: bool = True
     pose_model: str = "full"
     person: int | None = None
+    max_people: int = 2             # for a video: people MediaPipe looks for per frame
     start: int = 0                  # for a video: only frames start <= f < end
     end: int | None = None
 
@@ -72,7 +73,8 @@ def load_clip(source, options: LiftOptions = LiftOptions(),
         from .lifter.keypoints import extract_keypoints
 
         kp = extract_keypoints(source, pose_model=options.pose_model, person=options.person,
-                               start=options.start, end=options.end, progress=progress)
+                               max_people=options.max_people, start=options.start,
+                               end=options.end, progress=progress)
     lifter = cached_lifter(options)
     kp.extra["joints3d"] = lifter.lift(kp, flip=options.flip, progress=progress)
     return kp
@@ -126,7 +128,7 @@ def content_digest(path) -> str:
 def joints_cache_path(source, options: LiftOptions = LiftOptions()) -> Path:
     """Where the joints of ``source`` (a video) lifted with ``options`` are cached: under the
     user cache (``LIFTRIG_CACHE``), named by the video's content and every option that shapes
-    the keypoints and joints (pose model, person, frame range, lifter weights, device,
+    the keypoints and joints (pose model, person, people per frame, frame range, lifter weights, device,
     precision, flip). Changing retargeting options keeps the same file."""
     import hashlib
     import json
@@ -147,7 +149,8 @@ def joints_cache_path(source, options: LiftOptions = LiftOptions()) -> Path:
     if not weights.is_file():
         raise LiftRigError(f"lifter weights not found: {weights}")
     key = {"version": JOINTS_CACHE_VERSION, "video": content_digest(source),
-           "pose_model": pose_model, "person": options.person, "start": options.start,
+           "pose_model": pose_model, "person": options.person,
+           "max_people": options.max_people, "start": options.start,
            "end": options.end, "weights": file_digest(weights), "device": options.device,
            "precision": options.precision, "flip": options.flip}
     name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import LiftRigError
+from .commands import add_detection_options
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -32,12 +33,8 @@ def add_commands(sub) -> None:
                    help="auto = bf16 on GPUs and CPUs with bf16 units, else fp32")
     p.add_argument("--no-flip", dest="flip", action="store_false",
                    help="skip the mirrored pass (twice as fast, slightly less accurate)")
-    p.add_argument("--pose-model", default="full",
-                   help="for a video input: MediaPipe model lite, full, heavy or a .task path")
-    p.add_argument("--person", type=int, default=None,
-                   help="for a video input: the K-th person from the left (default: the most "
-                   "prominent one)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_detection_options(p.add_argument_group("for a video input (the 2D stage)"))
+    p.add_argument("-q", dest="no_progress", action="store_true", help="same as --no-progress")
     p.set_defaults(handler=_lift)
 
     c = sub.add_parser("convert-checkpoint", help="published MixSTE/P-STMO weights -> .safetensors",
@@ -67,13 +64,14 @@ def _lift(args) -> int:
     if not src.is_file():
         raise LiftRigError(f"input not found: {src}")
     lifter = load_lifter(args.weights, device=args.device, precision=args.precision)
-    with terminal_progress(not args.quiet) as progress:
+    with terminal_progress(not args.no_progress) as progress:
         if src.suffix.lower() == ".npz":
             kp = Keypoints2D.load(src)
         else:
             from .keypoints import extract_keypoints
 
             kp = extract_keypoints(src, pose_model=args.pose_model, person=args.person,
+                                   max_people=args.max_people, start=args.start, end=args.end,
                                    progress=progress)
         joints = lifter.lift(kp, flip=args.flip, progress=progress)
     kp.save(out, joints3d=joints)
@@ -88,8 +86,9 @@ def _lift_to_animation(args, src: Path, out: Path) -> int:
     from ..progress import terminal_progress
 
     options = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
-                          flip=args.flip, pose_model=args.pose_model, person=args.person)
-    with terminal_progress(not args.quiet) as progress:
+                          flip=args.flip, pose_model=args.pose_model, person=args.person,
+                          max_people=args.max_people, start=args.start, end=args.end)
+    with terminal_progress(not args.no_progress) as progress:
         summary = lift_to_animation(src, out, options, progress)
     print(summary, file=sys.stderr)
     return 0

@@ -376,3 +376,12 @@ def test_cli_lift_video(weights, tmp_path):
     joints = kp.extra["joints3d"]
     assert joints.shape == (kp.num_frames, 17, 3) and kp.num_frames > 50
     assert np.isfinite(joints).all() and kp.fps == pytest.approx(60, rel=0.01)
+
+    # The 2D stage's own options: a frame range, one person looked for.
+    part = tmp_path / "part.npz"
+    assert main(["lift", str(video), "-o", str(part), "--weights", str(weights["mixste"]),
+                 "--pose-model", str(POSE_MODEL), "--device", "cpu", "--start", "20",
+                 "--end", "50", "--max-people", "1", "--no-progress"]) == 0
+    kp = Keypoints2D.load(part)
+    assert kp.num_frames == 30 and list(kp.frame_index[[0, -1]]) == [20, 49]
+    assert kp.extra["joints3d"].shape == (30, 17, 3)
