@@ -87,7 +87,11 @@ def worker_env(context=None) -> dict:
     """The environment to start the worker with: the extension's ``liftrig`` first on
     ``PYTHONPATH`` (an interpreter the user picked is never modified), no user site-packages,
     and ``LIFTRIG_OFFLINE=1`` while Blender's "Allow Online Access" is off."""
-    shim = dependencies.link_package(dependencies.package_dir(), shim_dir())
+    try:
+        shim = dependencies.link_package(dependencies.package_dir(), shim_dir())
+    except OSError as exc:                  # the interpreter may still have liftrig itself
+        print(f"LiftRig: could not link the package for the worker: {exc}", file=sys.stderr)
+        shim = None
     env = dependencies.worker_env(shim)
     if not bpy.app.online_access:
         env["LIFTRIG_OFFLINE"] = "1"
@@ -176,6 +180,9 @@ class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
         context.window_manager.event_timer_remove(self._timer)
         return self._finish(_install.state)
 
+    def cancel(self, context):              # the window closed: the job goes on, shown later
+        context.window_manager.event_timer_remove(self._timer)
+
     def _finish(self, state):
         _redraw_preferences()
         if state.ok:
@@ -227,9 +234,9 @@ class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
         prefs = preferences(context)
         pose_model = (pose_model_choice(context, "full")
                       if prefs is not None and prefs.pose_model_source == "LOCAL" else None)
+        env = worker_env(context)
         _check.update(running=True, report=None, python=python)
-        return threading.Thread(target=self._run, args=(python, worker_env(context), pose_model),
-                                daemon=True)
+        return threading.Thread(target=self._run, args=(python, env, pose_model), daemon=True)
 
     def execute(self, context):
         thread = self._begin(context)
@@ -256,6 +263,9 @@ class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
             return {"PASS_THROUGH"}
         context.window_manager.event_timer_remove(self._timer)
         return self._finish()
+
+    def cancel(self, context):
+        context.window_manager.event_timer_remove(self._timer)
 
     def _finish(self):
         _redraw_preferences()
@@ -321,11 +331,7 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
             return {"CANCELLED"}
         _download.update(running=True, text="Starting", fraction=0.0, error="", cancel=False)
         self._run(self.model)
-        if _download["error"]:
-            self.report({"ERROR"}, _download["error"])
-            return {"CANCELLED"}
-        self.report({"INFO"}, _download["text"])
-        return {"FINISHED"}
+        return self._report()
 
     def modal(self, context, event):
         if event.type == "ESC":
@@ -336,6 +342,12 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
         if _download["running"]:
             return {"PASS_THROUGH"}
         context.window_manager.event_timer_remove(self._timer)
+        return self._report()
+
+    def cancel(self, context):
+        context.window_manager.event_timer_remove(self._timer)
+
+    def _report(self):
         if _download["error"]:
             self.report({"ERROR"}, _download["error"])
             return {"CANCELLED"}

@@ -345,3 +345,56 @@ def test_unregister_stops_a_running_install(monkeypatch, tmp_path):
     for cls in reversed(P.CLASSES):
         bpy.utils.unregister_class(cls)
     assert job.state.done and job.state.cancelled and not staging.exists()
+
+
+def test_pose_model_download_operator(monkeypatch, tmp_path):
+    """The "Get" buttons' operator: a model served from this machine (loopback HTTP, which
+    download_file allows for tests) lands in the user cache when its SHA-256 matches, and
+    nothing lands when it does not; offline it is refused."""
+    import hashlib
+    import http.server
+    import threading
+
+    import bpy
+
+    from liftrig.addon import preferences as P
+    from liftrig.lifter import pose_models
+
+    served = tmp_path / "served"
+    served.mkdir()
+    payload = b"not really a model, but bytes with a known hash" * 1000
+    (served / "pose_landmarker_lite.task").write_bytes(payload)
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=str(served), **k)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/pose_landmarker_lite.task"
+    monkeypatch.setenv("LIFTRIG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("LIFTRIG_POSE_MODEL", raising=False)
+    monkeypatch.delenv("LIFTRIG_OFFLINE", raising=False)
+    cached = tmp_path / "cache" / "models" / "pose_landmarker_lite.task"
+    system = bpy.context.preferences.system
+    online = system.use_online_access
+    for cls in P.CLASSES:
+        bpy.utils.register_class(cls)
+    try:
+        system.use_online_access = True
+        monkeypatch.setitem(pose_models.POSE_MODELS, "lite", pose_models.PoseModelSpec(
+            "lite", url, "0" * 64))
+        with pytest.raises(RuntimeError, match="SHA-256"):
+            bpy.ops.liftrig.download_pose_model(model="lite")
+        assert not cached.exists() and not list(cached.parent.iterdir())
+        monkeypatch.setitem(pose_models.POSE_MODELS, "lite", pose_models.PoseModelSpec(
+            "lite", url, hashlib.sha256(payload).hexdigest()))
+        assert bpy.ops.liftrig.download_pose_model(model="lite") == {"FINISHED"}
+        assert cached.read_bytes() == payload and P._download["fraction"] == 1.0
+        cached.unlink()
+        system.use_online_access = False
+        with pytest.raises(RuntimeError, match="Allow Online Access"):
+            bpy.ops.liftrig.download_pose_model(model="lite")
+        assert not cached.exists()
+    finally:
+        system.use_online_access = online
+        server.shutdown()
+        for cls in reversed(P.CLASSES):
+            bpy.utils.unregister_class(cls)
