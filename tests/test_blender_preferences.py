@@ -398,3 +398,73 @@ def test_pose_model_download_operator(monkeypatch, tmp_path):
         server.shutdown()
         for cls in reversed(P.CLASSES):
             bpy.utils.unregister_class(cls)
+
+
+def test_modal_paths_without_a_window(monkeypatch, tmp_path):
+    """The window-only paths (modal(), cancel()) run on plain stand-ins for the operator, the
+    context and the events: the timer polls the job, Esc cancels it, the outcome is reported."""
+    import time
+    from types import SimpleNamespace
+
+    import bpy
+
+    from liftrig.addon import dependencies
+    from liftrig.addon import preferences as P
+
+    removed, reports = [], []
+    context = SimpleNamespace(window_manager=SimpleNamespace(
+        event_timer_remove=removed.append, windows=[]))
+    monkeypatch.setattr(bpy, "context", SimpleNamespace(window_manager=None))
+    monkeypatch.setattr(P, "user_dir", lambda sub, create=False: tmp_path / "user" / sub)
+
+    def operator(cls):
+        op = SimpleNamespace(_timer="timer", report=lambda kind, text: reports.append(
+            (next(iter(kind)), text)))
+        for name in ("_finish", "_report"):
+            if hasattr(cls, name):
+                setattr(op, name, getattr(cls, name).__get__(op))
+        return op
+
+    def drive(cls, op, job, esc_after=None):
+        tick = 0
+        while True:
+            tick += 1
+            kind = "ESC" if esc_after is not None and tick == esc_after else "TIMER"
+            result = cls.modal(op, context, SimpleNamespace(type=kind))
+            if result != {"PASS_THROUGH"}:
+                return result
+            assert tick < 2000
+            time.sleep(0.02)
+
+    def sleeper(staging, seconds):
+        return dependencies.InstallJob(staging, [dependencies.Step(
+            "Waiting", 1.0, [sys.executable, "-c", f"import time; time.sleep({seconds})"])])
+
+    install = P.LIFTRIG_OT_install_dependencies
+    monkeypatch.setattr(P, "_install", sleeper(tmp_path / "a.new", 0.2).start())
+    assert drive(install, operator(install), P._install) == {"FINISHED"}
+    assert reports[-1][0] == "INFO" and "installed in" in reports[-1][1] and removed == ["timer"]
+
+    monkeypatch.setattr(P, "_install", sleeper(tmp_path / "b.new", 60).start())
+    started = time.monotonic()
+    assert drive(install, operator(install), P._install, esc_after=5) == {"CANCELLED"}
+    assert time.monotonic() - started < 3 and P._install.state.cancelled
+    assert reports[-1] == ("WARNING", "Install cancelled; the previous environment is unchanged")
+
+    check = P.LIFTRIG_OT_check_dependencies
+    monkeypatch.setitem(P._check, "running", False)
+    monkeypatch.setitem(P._check, "python", "/x/python")
+    monkeypatch.setitem(P._check, "report", dependencies.run_doctor(tmp_path / "no-python"))
+    assert drive(check, operator(check), None) == {"FINISHED"}
+    assert reports[-1][0] == "ERROR" and "could not be run" in reports[-1][1]
+
+    download = P.LIFTRIG_OT_download_pose_model
+    monkeypatch.setitem(P._download, "running", False)
+    monkeypatch.setitem(P._download, "error", "")
+    monkeypatch.setitem(P._download, "text", "The lite pose model is in the cache")
+    assert drive(download, operator(download), None) == {"FINISHED"}
+    assert reports[-1] == ("INFO", "The lite pose model is in the cache")
+    removed.clear()
+    for cls in (install, check, download):
+        cls.cancel(operator(cls), context)
+    assert removed == ["timer"] * 3
