@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import LiftRigError
 from ..formats import Keypoints2D
 from ..progress import ProgressFn, report
-from .landmarks import coco17_to_h36m, mediapipe_to_h36m
+from .landmarks import mediapipe_to_h36m
 from .tracking import track_subject
 
 log = logging.getLogger("liftrig")

@@ -140,3 +140,50 @@ def test_action_groups():
     assert action_group("Walking 1") == "Walking"
     assert action_group("TakingPhoto") == "Photo" and action_group("WalkingDog 1") == "WalkDog"
     assert action_group("WalkTogether") == "WalkTogether"
+
+
+class _RunsACommand:
+    """What a hostile dataset file could pickle: unpickling it would run a shell command."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_dataset_files_are_read_without_running_pickled_code(tmp_path):
+    """The common layouts' pickled dicts are read with a data-only unpickler: a file that would
+    run code is refused with a message naming what it holds, and nothing runs."""
+    root = make_h36m(tmp_path, subjects=("S1",), frames=20)
+    marker = tmp_path / "ran"
+    hostile = {"S1": {"Walking": _RunsACommand(marker)}}
+    np.savez(root / "data_3d_h36m.npz", positions_3d=np.array(hostile, dtype=object))
+    with pytest.raises(LiftRigError, match="refused to load posix.system|refused to load os.system"):
+        load_h36m(root, "gt", ["S1"])
+    assert not marker.exists()
+
+
+def test_safe_reader_gives_what_numpy_gives(tmp_path):
+    """Plain and object arrays, nested dicts and lists, read back as numpy's own loader does."""
+    from liftrig.training.data.npz import read_dict, read_npz
+
+    nested = {"S1": {"Walk 1": [np.arange(6, dtype=np.float32).reshape(2, 3),
+                                np.ones((2, 3), np.float64)]}, "meta": (1, "a")}
+    fortran = np.asfortranarray(np.arange(12).reshape(3, 4))
+    np.savez(tmp_path / "d.npz", data=np.array(nested, dtype=object), plain=fortran,
+             scalar=np.float32(2.5))
+    entries = read_npz(tmp_path / "d.npz", "hint")
+    assert sorted(entries) == ["data", "plain", "scalar"]
+    assert np.array_equal(entries["plain"], fortran) and entries["scalar"] == np.float32(2.5)
+    data, _ = read_dict(tmp_path / "d.npz", "data", "a layout", "hint")
+    got = data["S1"]["Walk 1"]
+    assert got[0].dtype == np.float32 and np.array_equal(got[0], nested["S1"]["Walk 1"][0])
+    assert np.array_equal(got[1], np.ones((2, 3))) and data["meta"] == (1, "a")
+    with pytest.raises(LiftRigError, match="no key 'positions'.*a layout.*hint"):
+        read_dict(tmp_path / "d.npz", "positions", "a layout", "hint")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(LiftRigError, match="not a readable .npz"):
+        read_npz(tmp_path / "bad.npz", "hint")

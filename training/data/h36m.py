@@ -22,6 +22,7 @@ from ...errors import LiftRigError
 from ...h36m import LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 from ...lifter.inference import normalize_screen
 from . import cameras
+from .npz import check_metadata, read_dict
 
 # The 17 of the 32 Human3.6M joints that the Human3.6M-17 layout keeps (in that layout's order).
 KEEP_JOINTS_32 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -30,6 +31,7 @@ TEST_SUBJECTS = ("S9", "S11")
 SOURCES = ("cpn_ft_h36m_dbb", "gt", "detectron_ft_h36m")
 FPS = 50.0
 
+LAYOUT = "the common Human3.6M layout (17 joints)"
 HELP = ("Prepare it as in VideoPose3D's data/prepare_data_h36m.py (the layout MixSTE and P-STMO "
         "use) and pass its folder with --data.")
 
@@ -48,46 +50,6 @@ class Sequence:
         return len(self.pose2d)
 
 
-def _read_dict(path: Path, key: str) -> tuple[dict, dict]:
-    """``path``'s pickled dict under ``key`` and the file's other entries."""
-    if not path.is_file():
-        raise LiftRigError(f"{path} not found. {HELP}")
-    try:
-        with np.load(path, allow_pickle=True) as data:
-            entries = {k: data[k] for k in data.files}
-    except Exception as exc:
-        raise LiftRigError(f"{path} is not a readable .npz file ({exc}). {HELP}") from None
-    if key not in entries:
-        raise LiftRigError(f"{path} has no key {key!r} (it has {sorted(entries)}): it is not in "
-                           f"the common Human3.6M layout. {HELP}")
-    value = entries[key]
-    value = value.item() if value.dtype == object and value.shape == () else value
-    if not isinstance(value, dict):
-        raise LiftRigError(f"{path}: {key!r} must be a dict subject -> action -> array, "
-                           f"got {type(value).__name__}. {HELP}")
-    return value, entries
-
-
-def _check_metadata(path: Path, entries: dict) -> None:
-    if "metadata" not in entries:
-        raise LiftRigError(f"{path} has no key 'metadata' (joint count and left/right symmetry). "
-                           f"{HELP}")
-    meta = entries["metadata"]
-    meta = meta.item() if meta.dtype == object and meta.shape == () else meta
-    if not isinstance(meta, dict):
-        raise LiftRigError(f"{path}: 'metadata' must be a dict, got {type(meta).__name__}.")
-    if "num_joints" in meta and int(meta["num_joints"]) != NUM_JOINTS:
-        raise LiftRigError(f"{path}: metadata says {meta['num_joints']} joints; LiftRig trains on "
-                           f"the Human3.6M {NUM_JOINTS}-joint layout.")
-    sym = meta.get("keypoints_symmetry")
-    if sym is not None:
-        left, right = (tuple(int(j) for j in side) for side in sym)
-        if (left, right) != (LEFT_JOINTS, RIGHT_JOINTS):
-            raise LiftRigError(f"{path}: keypoints_symmetry {[list(left), list(right)]} is not "
-                               f"the Human3.6M-17 order {[list(LEFT_JOINTS), list(RIGHT_JOINTS)]}; "
-                               "the 2D keypoints are in another joint order.")
-
-
 def load_h36m(root, source: str, subjects, with_3d: bool = True) -> list[Sequence]:
     """Read and validate ``subjects`` of the dataset in folder ``root`` with 2D from ``source``.
 
@@ -101,9 +63,9 @@ def load_h36m(root, source: str, subjects, with_3d: bool = True) -> list[Sequenc
     if source not in SOURCES:
         raise LiftRigError(f"unknown 2D source {source!r}; use one of {', '.join(SOURCES)} "
                            f"(the file {path2d.name}).")
-    pos3d, _ = _read_dict(path3d, "positions_3d")
-    pos2d, entries2d = _read_dict(path2d, "positions_2d")
-    _check_metadata(path2d, entries2d)
+    pos3d, _ = read_dict(path3d, "positions_3d", LAYOUT, HELP)
+    pos2d, entries2d = read_dict(path2d, "positions_2d", LAYOUT, HELP)
+    check_metadata(path2d, entries2d, NUM_JOINTS, LEFT_JOINTS, RIGHT_JOINTS, LAYOUT, HELP)
 
     sequences = []
     for subject in subjects:

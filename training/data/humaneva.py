@@ -38,6 +38,7 @@ from ...errors import LiftRigError
 from ...lifter.inference import normalize_screen
 from .cameras import quat_rotate
 from .h36m import Sequence
+from .npz import check_metadata, read_dict
 
 NUM_JOINTS = 15
 # Pelvis, Thorax, LShoulder, LElbow, LWrist, RShoulder, RElbow, RWrist, LHip, LKnee, LAnkle,
@@ -77,6 +78,7 @@ EXTRINSICS = {
            ((0.0664734, -0.0690535, 0.7416416, -0.6639132), (-797.6738, 3916.3174, 1433.6602))),
 }
 
+LAYOUT = "VideoPose3D's HumanEva-I layout (15 joints)"
 HELP = ("Prepare it with VideoPose3D's data/prepare_data_humaneva.py (--convert-3d writes both "
         "data_3d_humaneva15.npz and data_2d_humaneva15_gt.npz) and pass its folder with --data.")
 
@@ -116,45 +118,6 @@ def camera_to_world(points: np.ndarray, subject: str, cam: int) -> np.ndarray:
         np.asarray(centre, np.float64) / 1000.0
 
 
-def _read_dict(path: Path, key: str) -> tuple[dict, dict]:
-    """``path``'s pickled dict under ``key`` and the file's other entries."""
-    if not path.is_file():
-        raise LiftRigError(f"{path} not found. {HELP}")
-    try:
-        with np.load(path, allow_pickle=True) as data:
-            entries = {k: data[k] for k in data.files}
-    except Exception as exc:
-        raise LiftRigError(f"{path} is not a readable .npz file ({exc}). {HELP}") from None
-    if key not in entries:
-        raise LiftRigError(f"{path} has no key {key!r} (it has {sorted(entries)}): it is not in "
-                           f"VideoPose3D's HumanEva-I layout. {HELP}")
-    value = entries[key]
-    value = value.item() if value.dtype == object and value.shape == () else value
-    if not isinstance(value, dict):
-        raise LiftRigError(f"{path}: {key!r} must be a dict subject -> action -> array, "
-                           f"got {type(value).__name__}. {HELP}")
-    return value, entries
-
-
-def _check_metadata(path: Path, entries: dict) -> None:
-    if "metadata" not in entries:
-        raise LiftRigError(f"{path} has no key 'metadata' (joint count and left/right symmetry). "
-                           f"{HELP}")
-    meta = entries["metadata"]
-    meta = meta.item() if meta.dtype == object and meta.shape == () else meta
-    if not isinstance(meta, dict):
-        raise LiftRigError(f"{path}: 'metadata' must be a dict, got {type(meta).__name__}.")
-    if "num_joints" in meta and int(meta["num_joints"]) != NUM_JOINTS:
-        raise LiftRigError(f"{path}: metadata says {meta['num_joints']} joints; LiftRig trains "
-                           f"HumanEva-I in its {NUM_JOINTS}-joint layout (use the gt 2D file).")
-    sym = meta.get("keypoints_symmetry")
-    if sym is not None:
-        left, right = (tuple(int(j) for j in side) for side in sym)
-        if (left, right) != (LEFT_JOINTS, RIGHT_JOINTS):
-            raise LiftRigError(f"{path}: keypoints_symmetry {[list(left), list(right)]} is not the "
-                               f"HumanEva-15 order {[list(LEFT_JOINTS), list(RIGHT_JOINTS)]}.")
-
-
 def _wanted(action: str, actions) -> bool:
     return not actions or any(action.startswith(a) for a in actions)
 
@@ -171,9 +134,10 @@ def load_humaneva(root, source: str, subjects, actions=(), with_3d: bool = True)
     if not root.is_dir():
         raise LiftRigError(f"HumanEva-I folder not found: {root}. {HELP}")
     path3d, path2d = root / "data_3d_humaneva15.npz", root / f"data_2d_humaneva15_{source}.npz"
-    pos3d, _ = _read_dict(path3d, "positions_3d")
-    pos2d, entries2d = _read_dict(path2d, "positions_2d")
-    _check_metadata(path2d, entries2d)
+    pos3d, _ = read_dict(path3d, "positions_3d", LAYOUT, HELP)
+    pos2d, entries2d = read_dict(path2d, "positions_2d", LAYOUT, HELP)
+    check_metadata(path2d, entries2d, NUM_JOINTS, LEFT_JOINTS, RIGHT_JOINTS, LAYOUT,
+                   "Use the gt 2D file (VideoPose3D's detections are COCO-17).")
 
     sequences = []
     for subject in subjects:

@@ -36,6 +36,7 @@ import numpy as np
 from ...errors import LiftRigError
 from ...lifter.inference import normalize_screen
 from .humaneva import GroupedSequence
+from .npz import read_dict
 
 NUM_JOINTS = 17
 # H36M_FROM_3DHP[k] = the 3DHP index of Human3.6M-17 joint k.
@@ -50,26 +51,9 @@ TEST_RESOLUTION = {"TS1": (2048, 2048), "TS2": (2048, 2048), "TS3": (2048, 2048)
                    "TS4": (2048, 2048), "TS5": (1920, 1080), "TS6": (1920, 1080)}
 FPS = 25.0
 
+LAYOUT = "P-STMO's MPI-INF-3DHP layout"
 HELP = ("Prepare it as P-STMO does (its data_to_npz_3dhp.py and data_to_npz_3dhp_test.py, or its "
         "published data_train_3dhp.npz / data_test_3dhp.npz) and pass the folder with --data.")
-
-
-def _read(path: Path) -> dict:
-    if not path.is_file():
-        raise LiftRigError(f"{path} not found. {HELP}")
-    try:
-        with np.load(path, allow_pickle=True) as f:
-            entries = {k: f[k] for k in f.files}
-    except Exception as exc:
-        raise LiftRigError(f"{path} is not a readable .npz file ({exc}). {HELP}") from None
-    if "data" not in entries:
-        raise LiftRigError(f"{path} has no key 'data' (it has {sorted(entries)}): it is not in "
-                           f"P-STMO's MPI-INF-3DHP layout. {HELP}")
-    data = entries["data"]
-    data = data.item() if data.dtype == object and data.shape == () else data
-    if not isinstance(data, dict):
-        raise LiftRigError(f"{path}: 'data' must be a dict of sequences, got {type(data).__name__}.")
-    return data
 
 
 def _arrays(where: str, entry, size) -> tuple[np.ndarray, np.ndarray]:
@@ -159,8 +143,8 @@ def load_3dhp(root, subjects) -> list[GroupedSequence]:
     out = []
     if train:
         path = root / "data_train_3dhp.npz"
-        out += _train_sequences(path, _read(path), train)
+        out += _train_sequences(path, read_dict(path, "data", LAYOUT, HELP)[0], train)
     if test:
         path = root / "data_test_3dhp.npz"
-        out += _test_sequences(path, _read(path), test)
+        out += _test_sequences(path, read_dict(path, "data", LAYOUT, HELP)[0], test)
     return out
