@@ -316,7 +316,8 @@ def _lifted(source) -> bool:
 def solve_for_blender(source, armature=None, bone_map=None,
                       options: LiftOptions = LiftOptions(), retarget_options=None,
                       worker_python: str | None = None, progress: ProgressFn | None = None,
-                      *, log_path=None, cancel=None, cache_joints: bool = False):
+                      *, log_path=None, cancel=None, cache_joints: bool = False,
+                      worker_env=None):
     """Everything before Blender data is touched: video or ``.npz`` -> a
     :class:`liftrig.motion.KeyedMotion` for ``armature`` (an :class:`ArmatureSpec` bound with
     ``bone_map``; None: LiftRig's skeleton sized to the subject).
@@ -327,7 +328,8 @@ def solve_for_blender(source, armature=None, bone_map=None,
 
     ``log_path``: keep the worker's log there; ``cancel``: a :class:`threading.Event` that
     stops the work at once (the worker is killed) with :class:`Cancelled`; ``cache_joints``:
-    a video's joints go through the joints cache (:func:`load_clip_cached`).
+    a video's joints go through the joints cache (:func:`load_clip_cached`); ``worker_env``:
+    the worker process's environment (default: this process's).
     """
     if not Path(source).is_file():
         raise LiftRigError(f"input not found: {source}")
@@ -348,7 +350,7 @@ def solve_for_blender(source, armature=None, bone_map=None,
             retarget_options = dataclasses.asdict(retarget_options)
         return solve_in_worker(worker_python, source, armature, bone_map, options,
                                retarget_options, progress, log_path=log_path, cancel=cancel,
-                               cache_joints=cache_joints)
+                               cache_joints=cache_joints, env=worker_env)
     if cancel is not None:
         from .errors import Cancelled
 

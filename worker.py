@@ -56,7 +56,7 @@ def _kill_on(cancel, proc) -> None:
 
 def solve_in_worker(python: str, source, armature, bone_map, options, retarget_options,
                     progress: ProgressFn | None = None, timeout: float | None = None, *,
-                    log_path=None, cancel=None, cache_joints: bool = False):
+                    log_path=None, cancel=None, cache_joints: bool = False, env=None):
     """:func:`liftrig.pipeline.solve_for_blender` run by ``python``: returns its
     :class:`liftrig.motion.KeyedMotion` (numpy only, so Blender can unpickle it).
 
@@ -64,7 +64,9 @@ def solve_in_worker(python: str, source, armature, bone_map, options, retarget_o
     worker at once; so does setting ``cancel`` (a :class:`threading.Event`), even while the
     worker reports nothing. A worker that fails or dies raises :class:`LiftRigError` with its
     message. ``log_path``: the worker's log (its stderr) is kept there (default: a temporary
-    file). ``cache_joints``: see :func:`liftrig.pipeline.load_clip_cached`.
+    file). ``cache_joints``: see :func:`liftrig.pipeline.load_clip_cached`. ``env``: the
+    worker's environment (default: this process's), e.g. the Blender extension's, which puts its
+    ``liftrig`` on ``PYTHONPATH``.
     """
     import threading
     import time
@@ -78,7 +80,8 @@ def solve_in_worker(python: str, source, armature, bone_map, options, retarget_o
                          "cache_joints": cache_joints}, f)
         log_path = Path(log_path) if log_path is not None else Path(tmp) / "worker.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k != "LIFTRIG_WORKER_PYTHON"}
+        env = {k: v for k, v in (os.environ if env is None else env).items()
+               if k != "LIFTRIG_WORKER_PYTHON"}
         env["PYTHONNOUSERSITE"] = "1"
         command = [python, "-m", "liftrig.worker", str(job_path), str(result_path)]
         try:

@@ -59,6 +59,29 @@ def worker_python(context=None, source=None) -> str:
     return sys.executable
 
 
+def worker_env(context=None) -> dict | None:
+    """The worker's environment from LiftRig's preferences (the extension's ``liftrig`` on
+    ``PYTHONPATH``, offline when Blender's online access is off); None: this process's."""
+    try:
+        from . import preferences
+
+        if preferences.preferences(context) is None:   # not enabled as an add-on (scripts)
+            return None
+        return preferences.worker_env(context)
+    except ImportError:
+        return None
+
+
+def pose_model(context=None, name: str = "full") -> str:
+    """The pose model for a run: the local .task file the preferences name, else ``name``."""
+    try:
+        from . import preferences
+
+        return preferences.pose_model_choice(context, name)
+    except ImportError:
+        return name
+
+
 def _missing_here() -> list[str]:
     import importlib.util
 
@@ -90,11 +113,12 @@ _RESULTS: dict = {}                   # key -> dict, or None while its check run
 _RESULTS_LOCK = threading.Lock()
 
 
-def _run_python(python: str, code: str, args: list[str], what: str) -> dict:
-    """Run ``code`` (which prints one JSON line) with ``python``; its dict, or ``{"error"}``."""
+def _run_python(python: str, code: str, args: list[str], what: str, env=None) -> dict:
+    """Run ``code`` (which prints one JSON line) with ``python`` in ``env`` (None: this
+    process's); its dict, or ``{"error"}``."""
     try:
         run = subprocess.run([python, "-c", code, *args], capture_output=True, text=True,
-                             timeout=120)
+                             timeout=120, env=env)
         lines = run.stdout.strip().splitlines()
         if run.returncode == 0 and lines:
             return json.loads(lines[-1])
@@ -104,9 +128,10 @@ def _run_python(python: str, code: str, args: list[str], what: str) -> dict:
     return {"error": f"the worker's Python ({python}) could not {what}: {why}"}
 
 
-def _background(key, python: str | None, job, wait: bool):
-    """The cached result of ``job()`` (a dict) under ``key``; None while it runs in a thread
-    started here. ``wait``: block until it is known."""
+def _background(key, python: str | None, job, wait: bool, env=None):
+    """The cached result of ``job(env)`` (a dict) under ``key``; None while it runs in a thread
+    started here. ``env``: the worker's environment, or a function that gives it, called on
+    this (main) thread only when the check starts. ``wait``: block until it is known."""
     if python is None:                 # not remembered: the user may set one next
         return {"error": "no worker Python: set one in LiftRig's preferences"}
     key = (python,) + tuple(key)
@@ -115,8 +140,10 @@ def _background(key, python: str | None, job, wait: bool):
         if not known:
             _RESULTS[key] = None
     if not known:
+        env = env() if callable(env) else env
+
         def work():
-            result = job()
+            result = job(env)
             with _RESULTS_LOCK:
                 _RESULTS[key] = result
 
@@ -147,18 +174,19 @@ _PROBE_CODE = (
     "    print(json.dumps({'error': str(e)}))\n")
 
 
-def video_info(path, python: str | None, wait: bool = False):
+def video_info(path, python: str | None, wait: bool = False, env=None):
     """What the panel shows about a video: ``{"frames", "fps", "width", "height"}``, or
     ``{"error": message}``; None while the probe runs in the background (started here; the
     result is cached per path, modification time and size). The probe runs in the worker's
-    Python, so Blender's needs no OpenCV. ``wait``: block until known (tests, scripts)."""
+    Python, so Blender's needs no OpenCV. ``wait``: block until known (tests, scripts);
+    ``env``: see :func:`_background`."""
     path = Path(path)
     if not path.is_file():
         return {"error": f"video not found: {path}"}
     stat = path.stat()
     key = ("video", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    return _background(key, python, lambda: _run_python(python, _PROBE_CODE, [key[1]],
-                                                        "read the video"), wait)
+    return _background(key, python, lambda e: _run_python(python, _PROBE_CODE, [key[1]],
+                                                           "read the video", e), wait, env)
 
 
 _MAPPING_CODE = (
@@ -182,21 +210,21 @@ def mapping_key(spec, bone_map) -> tuple:
             None if bone_map is None else str(bone_map))
 
 
-def mapping_info(spec, bone_map, python: str | None, wait: bool = False):
+def mapping_info(spec, bone_map, python: str | None, wait: bool = False, env=None):
     """How the armature ``spec`` (an ArmatureSpec) binds to ``bone_map`` (None: detect the
     preset): ``{"report"}`` (the preset found and the bones left undriven) or ``{"error"}``;
     None while the check runs in the worker's Python (Blender's has no scipy)."""
     import pickle
     import tempfile
 
-    def check():
+    def check(env):
         with tempfile.TemporaryDirectory(prefix="liftrig-map-") as tmp:
             job = Path(tmp) / "spec.pickle"
             with open(job, "wb") as f:
                 pickle.dump((spec, None if bone_map is None else str(bone_map)), f)
-            return _run_python(python, _MAPPING_CODE, [str(job)], "check the bone map")
+            return _run_python(python, _MAPPING_CODE, [str(job)], "check the bone map", env)
 
-    return _background(mapping_key(spec, bone_map), python, check, wait)
+    return _background(mapping_key(spec, bone_map), python, check, wait, env)
 
 
 # --- the job ----------------------------------------------------------------------------------
@@ -242,7 +270,7 @@ class LiftJob:
     def __init__(self, scene, source, *, armature=None, bone_map=None,
                  lift_options: LiftOptions = LiftOptions(), retarget_options=None,
                  worker_python: str, frame_start: int = 1, name: str | None = None,
-                 log_path=None, cache_joints: bool = True):
+                 log_path=None, cache_joints: bool = True, worker_env: dict | None = None):
         self.scene_name = scene.name
         self.source = Path(source)
         self.armature_name = None if armature is None else armature.name
@@ -251,6 +279,7 @@ class LiftJob:
         self.lift_options = lift_options
         self.retarget_options = dict(retarget_options or {})
         self.worker_python = worker_python
+        self.worker_env = worker_env         # None: this process's environment
         self.frame_start = frame_start
         self.name = name or clip_name(source)
         self.log_path = Path(log_path) if log_path is not None else new_log_path(source)
@@ -293,7 +322,8 @@ class LiftJob:
             motion = solve_for_blender(self.source, spec, self.bone_map, self.lift_options,
                                        self.retarget_options, self.worker_python, progress,
                                        log_path=self.log_path, cancel=self._cancel,
-                                       cache_joints=self.cache_joints)
+                                       cache_joints=self.cache_joints,
+                                       worker_env=self.worker_env)
             self._queue.put(("motion", motion))
         except Cancelled:
             self._queue.put(("cancelled", None))

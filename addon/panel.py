@@ -66,7 +66,7 @@ def _video_changed(self, context):
     path = _abspath(self.video)
     if path and Path(path).is_file():
         python = _probe_python(context)
-        if jobs.video_info(path, python) is None:
+        if jobs.video_info(path, python, env=lambda: jobs.worker_env(context)) is None:
             _redraw_when(lambda: jobs.video_info(path, python) is not None)
 
 
@@ -152,7 +152,8 @@ def job_from_settings(context) -> jobs.LiftJob:
         if s.range_end < s.range_start:
             raise LiftRigError(f"the frame range {s.range_start}-{s.range_end} is empty")
         start, end = s.range_start - 1, s.range_end
-    lift = LiftOptions(weights=weights, device=device_name(s.device), pose_model=s.pose_model,
+    lift = LiftOptions(weights=weights, device=device_name(s.device),
+                       pose_model=jobs.pose_model(context, s.pose_model),
                        person=s.person if s.person_mode == "NUMBER" else None,
                        start=start, end=end)
     retarget = {"smoothing": float(s.smoothing), "foot_lock": bool(s.foot_lock),
@@ -170,6 +171,7 @@ def job_from_settings(context) -> jobs.LiftJob:
     return jobs.LiftJob(context.scene, video, armature=armature, bone_map=bone_map,
                         lift_options=lift, retarget_options=retarget,
                         worker_python=jobs.worker_python(context, video),
+                        worker_env=jobs.worker_env(context),
                         frame_start=context.scene.frame_start)
 
 
@@ -343,7 +345,8 @@ class LIFTRIG_OT_check_mapping(bpy.types.Operator):
             return {"CANCELLED"}
         python = _probe_python(context)
         key = jobs.mapping_key(spec, bone_map)
-        info = jobs.mapping_info(spec, bone_map, python, wait=self.wait)
+        info = jobs.mapping_info(spec, bone_map, python, wait=self.wait,
+                                 env=lambda: jobs.worker_env(context))
         if python is not None:
             _MAPPINGS[(obj.name, bone_map)] = (key, python)
         if info is None:
@@ -423,7 +426,8 @@ class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
         layout.prop(s, "video")
         video = _abspath(s.video)
         if video:
-            info = jobs.video_info(video, _probe_python(context))
+            info = jobs.video_info(video, _probe_python(context),
+                                   env=lambda: jobs.worker_env(context))
             if info is None:
                 layout.label(text="Reading the video...", icon="TIME")
             elif "error" in info:

@@ -325,6 +325,26 @@ def test_cancel_while_the_worker_starts_up_is_immediate_too(scene, setup):
     assert scene_state(bpy) == before
 
 
+def test_the_worker_runs_in_the_environment_the_job_is_given(scene, setup, tmp_path):
+    """The preferences' environment reaches the worker (the extension's liftrig on PYTHONPATH,
+    offline mode): here an offline environment with an empty cache and no local pose model,
+    where this process's own environment (a local model) would have succeeded."""
+    import os
+
+    from liftrig.pipeline import LiftOptions
+
+    before = scene_state(bpy)
+    env = {k: v for k, v in os.environ.items() if k != "LIFTRIG_POSE_MODEL"}
+    env.update(LIFTRIG_OFFLINE="1", LIFTRIG_CACHE=str(tmp_path / "empty-cache"))
+    job = jobs.LiftJob(scene, VIDEOS["outdoor"], worker_python=sys.executable,
+                       lift_options=LiftOptions(weights=str(setup["weights"]), start=0, end=10),
+                       worker_env=env)
+    assert job.start().wait(120) == jobs.FAILED
+    assert "pose model is not in" in job.message and "downloading is off" in job.message
+    assert str(tmp_path / "empty-cache") in job.message
+    assert scene_state(bpy) == before
+
+
 def test_loading_another_file_stops_a_running_job(scene, setup):
     from liftrig.pipeline import LiftOptions
 
