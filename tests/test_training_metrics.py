@@ -101,11 +101,14 @@ def test_bone_length_consistency_by_hand():
     model = build(cfg).eval()
     x, y = torch.rand(2, 9, 17, 2), torch.rand(2, 9, 17, 3)
     with_bones = step_loss(cfg, model, x, y)
+    assert step_loss(cfg, model, x, y, epoch=cfg["train"]["bone_weight_from_epoch"]) == with_bones
+    before = step_loss(cfg, model, x, y, epoch=cfg["train"]["bone_weight_from_epoch"] - 1)
     cfg["train"]["bone_weight"] = 0.0
     without = step_loss(cfg, model, x, y)
     extra = losses.bone_length_consistency(model(x), BONES)
     assert extra.item() > 0
     assert with_bones.item() == pytest.approx(without.item() + 2.0 * extra.item(), rel=1e-5)
+    assert before.item() == pytest.approx(without.item())   # not yet in the early epochs
 
 
 def test_pstmo_loss_by_hand():

@@ -33,7 +33,7 @@ DEFAULTS = {
               "sampling": "chunks", "dilation": 1, "flip": True, "seed": 1, "workers": 2,
               "precision": "auto", "compile": False, "pretrained": "",
               "mask_frames": 0.6, "mask_joints": 3, "tc_weight": 0.5, "velocity_weight": 2.0,
-              "bone_weight": 0.0,
+              "bone_weight": 0.0, "bone_weight_from_epoch": 0,
               "max_steps_per_epoch": 0},
     "eval": {"flip": True, "batch_size": 64},
     "output": {"dir": "runs/default"},

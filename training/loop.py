@@ -146,14 +146,15 @@ def masks(num_frames: int, num_joints: int, frame_ratio: float, joints_per_frame
     return frame_mask.to(device), joint_mask.to(device)
 
 
-def step_loss(cfg: dict, model, x, y):
-    """The recipe's training loss for one batch (2D x [B, T, J, 2], 3D y [B, T, J, 3])."""
+def step_loss(cfg: dict, model, x, y, epoch: int | None = None):
+    """The recipe's training loss for one batch (2D x [B, T, J, 2], 3D y [B, T, J, 3]) in
+    ``epoch`` (counted from 0; None: as from the last epoch on)."""
     t = cfg["train"]
     task = t["task"]
     if task == "mixste":
         pred = model(x)
         loss = losses.mixste_loss(pred, y, t["tc_weight"], t["velocity_weight"])
-        if t["bone_weight"]:
+        if t["bone_weight"] and (epoch is None or epoch >= t["bone_weight_from_epoch"]):
             from ..h36m import BONES
 
             loss = loss + t["bone_weight"] * losses.bone_length_consistency(pred, BONES)
@@ -307,7 +308,7 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
                 x = x.to(ctx.device, non_blocking=True)
                 y = y.to(ctx.device, non_blocking=True)
                 with autocast:
-                    loss = step_loss(cfg, net, x, y)
+                    loss = step_loss(cfg, net, x, y, epoch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
