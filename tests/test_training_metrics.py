@@ -111,6 +111,17 @@ def test_bone_length_consistency_by_hand():
     assert before.item() == pytest.approx(without.item())   # not yet in the early epochs
 
 
+def test_learning_rate_schedule():
+    """The papers' exponential decay, and the optional quicker cool-down after it."""
+    from liftrig.training.loop import lr_factor
+
+    t = {"lr_decay": 0.99, "anneal_from_epoch": 0, "anneal_decay": 0.5}
+    assert [lr_factor(t, e) for e in (0, 1, 10)] == pytest.approx([1.0, 0.99, 0.99 ** 10])
+    t["anneal_from_epoch"] = 3
+    assert [lr_factor(t, e) for e in range(6)] == pytest.approx(
+        [1.0, 0.99, 0.99 ** 2, 0.99 ** 3, 0.99 ** 3 * 0.5, 0.99 ** 3 * 0.25])
+
+
 def test_pstmo_loss_by_hand():
     target = torch.zeros(1, 3, 17, 3)
     target[0, 1] = 1.0  # the centre frame: every joint at (1, 1, 1), sqrt(3) from the origin

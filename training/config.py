@@ -30,6 +30,7 @@ DEFAULTS = {
     "model": {},
     "train": {"task": "mixste", "epochs": 120, "batch_size": 4, "optimizer": "adamw",
               "lr": 4e-5, "weight_decay": 0.0, "amsgrad": False, "lr_decay": 0.99,
+              "anneal_from_epoch": 0, "anneal_decay": 0.9,
               "sampling": "chunks", "dilation": 1, "flip": True, "seed": 1, "workers": 2,
               "precision": "auto", "compile": False, "pretrained": "",
               "mask_frames": 0.6, "mask_joints": 3, "tc_weight": 0.5, "velocity_weight": 2.0,

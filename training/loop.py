@@ -129,7 +129,17 @@ def make_optimizer(cfg: dict, model):
     else:
         opt = torch.optim.Adam(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"],
                                amsgrad=t["amsgrad"])
-    return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=t["lr_decay"])
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: lr_factor(t, epoch))
+
+
+def lr_factor(t: dict, epoch: int) -> float:
+    """The learning rate of ``epoch`` (from 0) over ``train.lr``: ``lr_decay`` per epoch (the
+    papers' exponential schedule), then ``anneal_decay`` per epoch from ``anneal_from_epoch``
+    on (0: never), a quicker cool-down for a run of fixed length. A function of the epoch
+    alone, so resumed runs follow it exactly."""
+    start = t["anneal_from_epoch"] or epoch
+    steady = min(epoch, start)
+    return t["lr_decay"] ** steady * t["anneal_decay"] ** (epoch - steady)
 
 
 def masks(num_frames: int, num_joints: int, frame_ratio: float, joints_per_frame: int, device):
@@ -247,7 +257,10 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
                                    f"{cfg['name']!r}: use a fresh output folder.")
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
+            # (checkpoints written with the older ExponentialLR lack lr_lambdas; the schedule
+            # is a function of the epoch, which they hold)
+            scheduler.load_state_dict({"lr_lambdas": [None] * len(optimizer.param_groups),
+                                       **state["scheduler"]})
             history, best_val, start = state["history"], state["best_val"], state["epoch"]
             _set_rng_state(state["rng"])
         elif ctx.is_main and ckpt_path.exists():
