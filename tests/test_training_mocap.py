@@ -142,16 +142,21 @@ def test_groups_are_held_out_whole():
         "bandai/2/walk-turn-left/youthful"
 
 
-def test_prepare_reads_archives_into_the_cache(tmp_path, bandai_walk, cmu_clips):
-    """prepare() on small archives in the shared layout: every clip read, resampled to 30 fps."""
-    shared = tmp_path / "data"
-    shared.mkdir()
+def small_archives(folder, bandai_walk, cmu_clips):
+    """Both archives in the shared layout with one Bandai walk, one CMU salsa and CMU's T-pose."""
+    folder.mkdir()
     for name, files in (("bandai", {BANDAI_WALK: bandai_walk}),
                         ("cmu", {"train_data_bvh/salsa/01.bvh": cmu_clips["salsa"],
                                  "train_data_bvh/standard.bvh": cmu_clips["standard"]})):
-        with tarfile.open(shared / mocap.ARCHIVES[name], "w:xz") as tar:
+        with tarfile.open(folder / mocap.ARCHIVES[name], "w:xz") as tar:
             for member, path in files.items():
                 tar.add(path, arcname=member)
+    return folder
+
+
+def test_prepare_reads_archives_into_the_cache(tmp_path, bandai_walk, cmu_clips):
+    """prepare() on small archives in the shared layout: every clip read, resampled to 30 fps."""
+    shared = small_archives(tmp_path / "data", bandai_walk, cmu_clips)
     seen = []
     path = mocap.prepare(shared, tmp_path / "cache", lambda *a: seen.append(a))
     clips = mocap.load_clips(path)
@@ -163,3 +168,32 @@ def test_prepare_reads_archives_into_the_cache(tmp_path, bandai_walk, cmu_clips)
     assert abs(len(salsa) - (motion.num_frames - 1) / motion.fps * 30) <= 1.01
     assert mocap.prepare(shared, tmp_path / "cache") == path       # cached: not rebuilt
     assert any(stage == "reading motion capture" for stage, *_ in seen)
+
+
+def test_training_on_motion_capture_ships_weights_that_say_their_licence(tmp_path, bandai_walk,
+                                                                          cmu_clips):
+    """The default recipe's data path end to end, on a tiny network: synthetic windows from the
+    archives, training, and weights load_lifter reads, marked CC BY-NC 4.0 (the Bandai data)."""
+    from safetensors import safe_open
+
+    from liftrig.lifter.inference import load_lifter
+    from liftrig.training.config import load_config
+    from liftrig.training.loop import train
+
+    cfg = load_config("liftrig_default")
+    cfg["data"].update(root=str(small_archives(tmp_path / "data", bandai_walk, cmu_clips)),
+                       cache=str(tmp_path / "cache"), windows_per_epoch=8, val_windows=4)
+    cfg["model"].update(num_frames=9, dim=16, depth=1, num_heads=2)
+    cfg["train"].update(epochs=2, batch_size=4, anneal_from_epoch=1, bone_weight_from_epoch=1)
+    cfg["output"]["dir"] = str(tmp_path / "run")
+    summary = train(cfg, show_progress=False)
+    assert len(summary["history"]) == 2
+    assert all(np.isfinite(h["loss"]) for h in summary["history"])
+    weights = tmp_path / "run" / "last.safetensors"
+    with safe_open(str(weights), "np") as f:
+        meta = f.metadata()
+    assert meta["license"] == "CC-BY-NC-4.0" and "non-commercial" in meta["license_note"]
+    assert meta["recipe"] == "liftrig_default" and float(meta["fps"]) == mocap.TRAIN_FPS
+    lifter = load_lifter(weights, device="cpu")
+    assert lifter.lift(np.random.default_rng(0).uniform(0, 1000, (20, 17, 2)), fps=30.0,
+                       size=(1920, 1080)).shape == (20, 17, 3)

@@ -204,8 +204,15 @@ def _set_rng_state(state: dict) -> None:
 
 
 def export(cfg: dict, model, path: Path, **metadata) -> None:
-    """Write ``model`` as a LiftRig ``.safetensors`` file that ``load_lifter`` reads."""
+    """Write ``model`` as a LiftRig ``.safetensors`` file that ``load_lifter`` reads. Weights
+    learnt from the motion capture archives say their licence (CC BY-NC 4.0) in the file."""
     from ..lifter.checkpoints import save_safetensors
+
+    if cfg["data"]["dataset"] == "mocap":
+        from .data.mocap import WEIGHTS_LICENSE, WEIGHTS_LICENSE_NOTE
+
+        metadata = {"license": WEIGHTS_LICENSE, "license_note": WEIGHTS_LICENSE_NOTE,
+                    **metadata}
 
     if cfg["data"]["dataset"] == "humaneva":  # say that it is not the Human3.6M-17 layout
         metadata.setdefault("joints", "humaneva-15")

@@ -29,6 +29,10 @@ from ...progress import ProgressFn, report
 
 TRAIN_FPS = 30.0
 ARCHIVES = {"bandai": "bandai-namco-motion-bvh.tar.xz", "cmu": "cmu-dance-martial-bvh.tar.xz"}
+# What weights trained on these archives inherit (recorded in the .safetensors metadata).
+WEIGHTS_LICENSE = "CC-BY-NC-4.0"
+WEIGHTS_LICENSE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0, "
+                        "non-commercial) and CMU mocap; see lifter/weights/MODEL_CARD.md")
 CACHE_NAME = "mocap_h36m_30fps.npz"
 # COCO-17 left/right mirror (nose; eyes, ears, shoulders, ... swap).
 COCO_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
