@@ -22,6 +22,10 @@ from ..pipeline import LiftOptions
 from . import jobs
 
 _ACTIVE: dict = {"job": None}        # the running job, for the panel and the Cancel button
+# The modal operator's window timer. Blender frees a running modal operator without calling its
+# cancel() when its class is unregistered (add-on disabled mid-run), so unregister() removes
+# the timer from here.
+_MODAL: dict = {"timer": None}
 
 
 def active_job():
@@ -31,7 +35,8 @@ def active_job():
 def redraw_panels() -> None:
     wm = getattr(bpy.context, "window_manager", None)
     for window in (wm.windows if wm else ()):
-        for area in window.screen.areas:
+        screen = window.screen
+        for area in (screen.areas if screen is not None else ()):
             if area.type == "VIEW_3D":
                 area.tag_redraw()
 
@@ -49,6 +54,9 @@ def _probe_python(context) -> str | None:
         return None
 
 
+_TIMERS: list = []       # _redraw_when's app timers still registered (unregister() ends them)
+
+
 def _redraw_when(done, give_up_s: float = 180.0) -> None:
     """Redraw the panel once ``done()`` is true (a background check has its result)."""
     limit = time.monotonic() + give_up_s
@@ -56,10 +64,18 @@ def _redraw_when(done, give_up_s: float = 180.0) -> None:
     def check():
         if done() or time.monotonic() > limit:
             redraw_panels()
+            if check in _TIMERS:
+                _TIMERS.remove(check)
             return None
         return 0.25
 
+    _TIMERS.append(check)
     bpy.app.timers.register(check, first_interval=0.25)
+
+
+# Blender 4.5+ makes a path picked in the file browser "//"-relative (and shows "//" paths
+# without a red alert) only for properties that declare they resolve it: these do (_abspath).
+_BLEND_RELATIVE = ({"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set())
 
 
 def _video_changed(self, context):
@@ -74,6 +90,7 @@ class LiftRigSettings(bpy.types.PropertyGroup):
     """What the panel asks for, and the figures of the last run."""
 
     video: StringProperty(name="Video", subtype="FILE_PATH", update=_video_changed,
+                          options=_BLEND_RELATIVE,
                           description="The video of the person to animate")
     use_range: BoolProperty(name="Frame Range", default=False,
                             description="Only part of the video (frames counted from 1)")
@@ -94,7 +111,7 @@ class LiftRigSettings(bpy.types.PropertyGroup):
         ("DEFAULT", "Default", "LiftRig's installed lifting model"),
         ("FILE", "File", "A checkpoint file: LiftRig .safetensors or an official MixSTE / "
                          "P-STMO checkpoint")))
-    lifter_file: StringProperty(name="Checkpoint", subtype="FILE_PATH",
+    lifter_file: StringProperty(name="Checkpoint", subtype="FILE_PATH", options=_BLEND_RELATIVE,
                                 description="Lifter weights to use")
     device: EnumProperty(name="Device", default="AUTO", items=(
         ("AUTO", "Auto", "The GPU when there is one, else the CPU"),
@@ -114,7 +131,8 @@ class LiftRigSettings(bpy.types.PropertyGroup):
         ("AUTO", "Detect", "Detect the rig's preset (Rigify, Mixamo, UE5, ...) from its "
                            "bone names"),
         ("FILE", "File", "A JSON bone map")))
-    bone_map_file: StringProperty(name="Bone Map File", subtype="FILE_PATH")
+    bone_map_file: StringProperty(name="Bone Map File", subtype="FILE_PATH",
+                                  options=_BLEND_RELATIVE)
 
     # The last run's figures.
     result_armature: PointerProperty(name="Result", type=bpy.types.Object)
@@ -192,23 +210,23 @@ def store_result(scene, job: jobs.LiftJob) -> None:
 
 def step(context, job: jobs.LiftJob) -> str:
     """One timer tick of the modal operator: poll the job, show its progress in the status
-    bar and the panel. Returns the job's state."""
+    bar and the panel. Returns the job's state. (Not ``WindowManager.progress_update``: it
+    turns the mouse cursor into a counter, which is for blocking work, not a job that leaves
+    the viewport usable.)"""
     state = job.poll()
     text = job.status_text() if state == jobs.RUNNING else None
     workspace = getattr(context, "workspace", None)
     if workspace is not None:
         workspace.status_text_set(text)
-    wm = context.window_manager
-    if state == jobs.RUNNING:
-        wm.progress_update(int(job.fraction * 100))
     redraw_panels()
     return state
 
 
 def finish(operator, context, job: jobs.LiftJob) -> set:
-    """Report the job's end as Blender reports; store its figures; forget it."""
+    """Report the job's end as Blender reports; store its figures (in the job's scene, which
+    need not be the window's by now); forget it."""
     _ACTIVE["job"] = None
-    store_result(context.scene, job)
+    store_result(bpy.data.scenes.get(job.scene_name) or context.scene, job)
     if job.state == jobs.FINISHED:
         operator.report({"INFO"}, job.message + (f"; {job.result.report}"
                                                  if job.result.report else ""))
@@ -220,12 +238,19 @@ def finish(operator, context, job: jobs.LiftJob) -> set:
     return {"CANCELLED"}
 
 
+def _playing(context) -> bool:
+    """Whether the animation plays: then Esc is the user stopping playback (window modal
+    handlers see it before the screen's keymap), not a request to throw the run away."""
+    screen = getattr(context, "screen", None)
+    return bool(screen is not None and screen.is_animation_playing)
+
+
 class LIFTRIG_OT_lift_video(bpy.types.Operator):
     """Lift the person in the video onto the target armature, in the background"""
 
     bl_idname = "liftrig.lift_video"
     bl_label = "Lift video to rig"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER", "UNDO"}     # the keys are written in one step: one undo step
 
     _timer = None
 
@@ -248,6 +273,12 @@ class LIFTRIG_OT_lift_video(bpy.types.Operator):
 
     def execute(self, context):
         """Without a window (scripts, background mode): run to the end, blocking."""
+        options = getattr(self, "options", None)
+        if getattr(options, "is_repeat_last", False) or getattr(options, "is_repeat", False):
+            # Repeat Last (Shift+R) calls execute(): minutes of a frozen Blender, no Esc.
+            self.report({"WARNING"}, "LiftRig: start the lift from the panel (it runs in the "
+                                     "background there)")
+            return {"CANCELLED"}
         job = self._start(context)
         if job is None:
             return {"CANCELLED"}
@@ -264,11 +295,14 @@ class LIFTRIG_OT_lift_video(bpy.types.Operator):
         job = self._start(context)
         if job is None:
             return {"CANCELLED"}
+        try:
+            step(context, job)
+        except BaseException:         # before modal_handler_add: it must end RUNNING_MODAL
+            self.cancel(context)
+            raise
         wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.progress_begin(0, 100)
+        self._timer = _MODAL["timer"] = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
-        step(context, job)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
@@ -276,21 +310,34 @@ class LIFTRIG_OT_lift_video(bpy.types.Operator):
         if job is None:                                  # should not happen; end quietly
             self._cleanup(context)
             return {"CANCELLED"}
-        if event.type == "ESC" and event.value == "PRESS":
-            job.cancel()
-        elif event.type != "TIMER" and job.running:
-            return {"PASS_THROUGH"}                      # the viewport stays usable
-        if step(context, job) == jobs.RUNNING:
-            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
+        try:
+            if event.type == "ESC" and event.value == "PRESS" and not _playing(context):
+                job.cancel()
+            elif event.type != "TIMER" and job.running:
+                return {"PASS_THROUGH"}                  # the viewport stays usable
+            if step(context, job) == jobs.RUNNING:
+                return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
+        except BaseException:                            # a bug: Blender drops the operator
+            self.cancel(context)
+            raise
         self._cleanup(context)
         return finish(self, context, job)
 
+    def cancel(self, context):
+        """Blender ends the operator without modal(): its window closed, another file is
+        loading, Blender quits. Stop the job (nothing would poll it any more) and clean up."""
+        job = active_job()
+        if job is not None:
+            job.cancel()
+            _ACTIVE["job"] = None
+        self._cleanup(context)
+
     def _cleanup(self, context):
-        wm = context.window_manager
         if self._timer is not None:
-            wm.event_timer_remove(self._timer)
+            context.window_manager.event_timer_remove(self._timer)
+            if _MODAL["timer"] is self._timer:
+                _MODAL["timer"] = None
             self._timer = None
-        wm.progress_end()
         if getattr(context, "workspace", None) is not None:
             context.workspace.status_text_set(None)
         redraw_panels()
@@ -524,6 +571,17 @@ def register() -> None:
 
 def unregister() -> None:
     _cancel_on_load()
+    while _TIMERS:
+        check = _TIMERS.pop()
+        if bpy.app.timers.is_registered(check):
+            bpy.app.timers.unregister(check)
+    timer, _MODAL["timer"] = _MODAL["timer"], None
+    wm = getattr(bpy.context, "window_manager", None)
+    if timer is not None and wm is not None:          # the modal operator is freed uncancelled
+        wm.event_timer_remove(timer)
+        workspace = getattr(bpy.context, "workspace", None)
+        if workspace is not None and bpy.context.window is not None:
+            workspace.status_text_set(None)
     if _cancel_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_cancel_on_load)
     if hasattr(bpy.types.Scene, "liftrig"):

@@ -32,6 +32,21 @@ ENV_WORKER_PYTHON = "LIFTRIG_WORKER_PYTHON"
 _install: dependencies.InstallJob | None = None
 _check = {"running": False, "report": None, "python": None}
 _download = {"running": False, "text": "", "fraction": 0.0, "error": "", "cancel": False}
+# The modal operators' window timers. Disabling the add-on mid-run frees those operators
+# without calling their cancel(), so the preferences' unregister() removes what is left here.
+_timers: list = []
+
+
+def _add_timer(context):
+    timer = context.window_manager.event_timer_add(0.25, window=context.window)
+    _timers.append(timer)
+    return timer
+
+
+def _remove_timer(context, timer) -> None:
+    if timer is not None:
+        _timers[:] = [t for t in _timers if t is not timer]
+        context.window_manager.event_timer_remove(timer)
 
 
 # -- what the rest of the add-on asks -------------------------------------------------------
@@ -164,9 +179,8 @@ class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
         job = self._start(context)
         if job is None:
             return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.25, window=context.window)
-        wm.modal_handler_add(self)
+        self._timer = _add_timer(context)
+        context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
@@ -177,11 +191,11 @@ class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
         _redraw_preferences()
         if _install is None or not _install.state.done:
             return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
+        _remove_timer(context, self._timer)
         return self._finish(_install.state)
 
     def cancel(self, context):              # the window closed: the job goes on, shown later
-        context.window_manager.event_timer_remove(self._timer)
+        _remove_timer(context, self._timer)
 
     def _finish(self, state):
         _redraw_preferences()
@@ -251,9 +265,8 @@ class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
         if thread is None:
             return {"CANCELLED"}
         thread.start()
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.25, window=context.window)
-        wm.modal_handler_add(self)
+        self._timer = _add_timer(context)
+        context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
@@ -261,11 +274,11 @@ class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
             return {"PASS_THROUGH"}
         if _check["running"]:
             return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
+        _remove_timer(context, self._timer)
         return self._finish()
 
     def cancel(self, context):
-        context.window_manager.event_timer_remove(self._timer)
+        _remove_timer(context, self._timer)
 
     def _finish(self):
         _redraw_preferences()
@@ -320,9 +333,8 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
             return {"CANCELLED"}
         _download.update(running=True, text="Starting", fraction=0.0, error="", cancel=False)
         threading.Thread(target=self._run, args=(self.model,), daemon=True).start()
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.25, window=context.window)
-        wm.modal_handler_add(self)
+        self._timer = _add_timer(context)
+        context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def execute(self, context):             # blocking: scripts and --background
@@ -341,11 +353,11 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
         _redraw_preferences()
         if _download["running"]:
             return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
+        _remove_timer(context, self._timer)
         return self._report()
 
     def cancel(self, context):
-        context.window_manager.event_timer_remove(self._timer)
+        _remove_timer(context, self._timer)
 
     def _report(self):
         if _download["error"]:
@@ -399,6 +411,11 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
             _install.cancel()
             _install.wait(5)
         _download["cancel"] = True
+        wm = getattr(bpy.context, "window_manager", None)
+        while _timers:
+            timer = _timers.pop()
+            if wm is not None:
+                wm.event_timer_remove(timer)
 
     def draw(self, context):
         layout = self.layout

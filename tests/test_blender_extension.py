@@ -48,6 +48,8 @@ def test_extension_builds_validates_installs_and_enables(tmp_path):
     assert {"addon/engine.py", "addon/batch.py", "addon/batch_script.py", "pipeline.py",
             "blender_manifest.toml"} <= names
     assert not [n for n in names if n.split("/")[0] in {"tests", "training", "benchmarks"}]
+    assert not [n for n in names if n.split("/")[0] in {".pytest_cache", ".gitignore", "runs"}
+                or n.endswith(".pyc")]                     # local leftovers stay out too
     check = subprocess.run([sys.executable, str(blender_ext()), "validate", str(package)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

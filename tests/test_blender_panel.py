@@ -477,14 +477,14 @@ def test_the_modal_operator_passes_events_through_steps_on_timers_and_stops_on_e
     reports = []
     op = SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
     op._cleanup = lambda context: panel.LIFTRIG_OT_lift_video._cleanup(op, context)
+    op.cancel = lambda context: panel.LIFTRIG_OT_lift_video.cancel(op, context)
     modal = panel.LIFTRIG_OT_lift_video.modal
     event = lambda kind: SimpleNamespace(type=kind, value="PRESS")   # noqa: E731
 
     settings(scene, setup["weights"])
     before = scene_state(bpy)
     for ending in ("TIMER", "ESC"):
-        op._timer = wm.event_timer_add(0.1, window=bpy.context.window)
-        wm.progress_begin(0, 100)
+        op._timer = panel._MODAL["timer"] = wm.event_timer_add(0.1, window=bpy.context.window)
         panel._ACTIVE["job"] = job = panel.job_from_settings(bpy.context).start()
         assert modal(op, bpy.context, event("MOUSEMOVE")) == {"PASS_THROUGH"}
         if ending == "ESC":
@@ -500,3 +500,94 @@ def test_the_modal_operator_passes_events_through_steps_on_timers_and_stops_on_e
             assert scene.liftrig.result_frames == FRAMES
             before = scene_state(bpy)
         assert op._timer is None and panel.active_job() is None
+        assert panel._MODAL["timer"] is None
+
+
+def test_the_modal_operator_cleans_up_when_blender_ends_it_or_the_addon_goes(scene, setup):
+    """Without a window these paths never run: Blender calls cancel() (not modal()) when the
+    operator's window closes, another file loads or Blender quits, and calls nothing when the
+    add-on is disabled mid-run (its class unregistered). The job must stop, the timer go."""
+    from types import SimpleNamespace
+
+    wm = bpy.context.window_manager
+    assert "UNDO" in panel.LIFTRIG_OT_lift_video.bl_options        # one undo step per lift
+    settings(scene, setup["weights"])
+    before = scene_state(bpy)
+    op = SimpleNamespace(report=lambda kind, text: None)
+    op._cleanup = lambda context: panel.LIFTRIG_OT_lift_video._cleanup(op, context)
+    op._timer = panel._MODAL["timer"] = wm.event_timer_add(0.1, window=bpy.context.window)
+    panel._ACTIVE["job"] = job = panel.job_from_settings(bpy.context).start()
+    panel.LIFTRIG_OT_lift_video.cancel(op, bpy.context)
+    assert job.join(1.0) and job.state == jobs.CANCELLED
+    assert op._timer is None and panel._MODAL["timer"] is None and panel.active_job() is None
+    assert scene_state(bpy) == before and bpy.ops.liftrig.lift_video.poll()
+
+    panel._MODAL["timer"] = wm.event_timer_add(0.1, window=bpy.context.window)
+    panel._ACTIVE["job"] = job = panel.job_from_settings(bpy.context).start()
+    panel._redraw_when(lambda: False)           # a check's redraw still waiting
+    waiting = panel._TIMERS[-1]
+    assert bpy.app.timers.is_registered(waiting)
+    addon.unregister()                          # the operator is freed without cancel()
+    try:
+        assert panel._MODAL["timer"] is None and panel.active_job() is None
+        assert not panel._TIMERS and not bpy.app.timers.is_registered(waiting)
+        assert job.join(1.0) and job.state == jobs.CANCELLED
+    finally:
+        addon.register()
+
+
+def test_esc_while_the_animation_plays_stops_playback_not_the_run(setup):
+    """The modal handler sees Esc before the screen's keymap: while the animation plays, Esc
+    is passed on (it stops playback) and the run goes on."""
+    from types import SimpleNamespace
+
+    cancelled = []
+    job = SimpleNamespace(running=True, cancel=lambda: cancelled.append(True))
+    op = SimpleNamespace(_timer=None)
+    context = SimpleNamespace(screen=SimpleNamespace(is_animation_playing=True))
+    assert "is_animation_playing" in bpy.types.Screen.bl_rna.properties
+    panel._ACTIVE["job"] = job
+    try:
+        esc = SimpleNamespace(type="ESC", value="PRESS")
+        assert panel.LIFTRIG_OT_lift_video.modal(op, context, esc) == {"PASS_THROUGH"}
+        assert not cancelled and panel.active_job() is job
+    finally:
+        panel._ACTIVE["job"] = None
+
+
+def test_scene_file_paths_may_be_blend_relative(scene, setup, tmp_path):
+    """Blender 4.5+ keeps a picked path "//"-relative only where the property says it resolves
+    "//" (else the file browser stores it absolute and an old relative one shows red)."""
+    props = bpy.types.Scene.bl_rna.properties["liftrig"].fixed_type.properties
+    for name in ("video", "lifter_file", "bone_map_file"):
+        assert props[name].is_path_supports_blend_relative is (bpy.app.version >= (4, 5, 0))
+    blend = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    scene = bpy.context.scene
+    scene.liftrig.video = "//walk.mp4"
+    assert panel._abspath(scene.liftrig.video) == str(tmp_path / "walk.mp4")
+
+
+def test_repeat_last_does_not_run_a_blocking_lift(scene, setup):
+    """Shift+R (Repeat Last) calls execute() in the window: refused, nothing starts."""
+    from types import SimpleNamespace
+
+    assert "is_repeat_last" in bpy.types.OperatorOptions.bl_rna.properties
+    reports = []
+    op = SimpleNamespace(options=SimpleNamespace(is_repeat_last=True, is_repeat=False),
+                         report=lambda kind, text: reports.append(kind))
+    settings(scene, setup["weights"])
+    assert panel.LIFTRIG_OT_lift_video.execute(op, bpy.context) == {"CANCELLED"}
+    assert reports == [{"WARNING"}] and panel.active_job() is None
+
+
+def test_a_finished_run_is_stored_in_its_own_scene(scene, setup):
+    """The window may show another scene by the time the job ends."""
+    other = bpy.data.scenes.new("other")
+    job = jobs.LiftJob(other, VIDEOS["outdoor"], worker_python=sys.executable)
+    job.state, job.message = jobs.FAILED, "the worker died"
+    reports = []
+    op = type("Op", (), {"report": lambda self, kind, text: reports.append(kind)})()
+    assert panel.finish(op, bpy.context, job) == {"CANCELLED"} and reports == [{"ERROR"}]
+    assert other.liftrig.result_error == "the worker died"
+    assert bpy.context.scene != other and not bpy.context.scene.liftrig.result_error

@@ -468,3 +468,14 @@ def test_modal_paths_without_a_window(monkeypatch, tmp_path):
     for cls in (install, check, download):
         cls.cancel(operator(cls), context)
     assert removed == ["timer"] * 3
+
+    # Disabling the add-on mid-run frees these operators without calling cancel(): the
+    # preferences' unregister() removes the timers they leave behind.
+    context.window_manager.event_timer_add = lambda step, window=None: "left"
+    context.window = None
+    assert P._add_timer(context) == "left" and P._timers == ["left"]
+    monkeypatch.setattr(bpy, "context", context)
+    monkeypatch.setitem(P._download, "cancel", False)
+    removed.clear()
+    P.LIFTRIG_AP_preferences.unregister()
+    assert removed == ["left"] and P._timers == []
