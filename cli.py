@@ -31,7 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"liftrig {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        importlib.import_module(name, __package__).add_commands(sub)
+        try:
+            module = importlib.import_module(name, __package__)
+        except ModuleNotFoundError as exc:
+            # The Blender extension ships without training/: its commands are simply absent.
+            if name == ".training.commands" and exc.name == f"{__package__}.training":
+                continue
+            raise
+        module.add_commands(sub)
     return parser
 
 

@@ -59,3 +59,24 @@ def test_extension_builds_validates_installs_and_enables(tmp_path):
                          text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "installed and enabled from " + str(tmp_path / "user") in run.stdout
+
+
+def test_the_extensions_liftrig_runs_without_training(tmp_path):
+    """The extension ships without training/: its command line still works (as the worker's
+    and Check's Python import it), without the train and evaluate commands."""
+    package = tmp_path / "liftrig.zip"
+    build = subprocess.run([sys.executable, str(blender_ext()), "build", "--source-dir",
+                            str(ROOT), "--output-filepath", str(package)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    zipfile.ZipFile(package).extractall(tmp_path / "site" / "liftrig")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    # -S: without site-packages, where this checkout's editable install would supply training/
+    run = subprocess.run([sys.executable, "-S", "-m", "liftrig", "--help"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    commands = {line.split()[0] for line in run.stdout.splitlines() if line.startswith("    ")}
+    assert {"keypoints", "lift", "retarget"} <= commands and not {"train", "evaluate"} & commands
+    where = subprocess.run([sys.executable, "-S", "-c", "import liftrig; print(liftrig.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert where.stdout.startswith(str(tmp_path / "site"))        # the extension's, not ours
