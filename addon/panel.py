@@ -9,6 +9,7 @@ usable; Esc or the Cancel button stop it); without a window it runs the job to t
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -406,6 +407,16 @@ class LIFTRIG_OT_check_mapping(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def export_path(filepath: str, fmt: str) -> str:
+    """``filepath`` with the extension of ``fmt`` (FBX/BVH): an export extension is replaced
+    (``walk.fbx`` -> ``walk.bvh``), any other name gets it added."""
+    if not filepath:
+        return filepath
+    suffix = "." + fmt.lower()
+    stem, ext = os.path.splitext(filepath)
+    return stem + suffix if ext.lower() in (".fbx", ".bvh") else filepath + suffix
+
+
 class LIFTRIG_OT_export_result(bpy.types.Operator):
     """Export the last lifted armature and its action"""
 
@@ -415,6 +426,7 @@ class LIFTRIG_OT_export_result(bpy.types.Operator):
     format: EnumProperty(items=(("FBX", "FBX", ""), ("BVH", "BVH", "")), default="FBX")
     filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
     filter_glob: StringProperty(default="*.fbx;*.bvh", options={"HIDDEN"})
+    check_existing: BoolProperty(default=True, options={"HIDDEN"})   # the browser warns
 
     @classmethod
     def poll(cls, context):
@@ -426,15 +438,22 @@ class LIFTRIG_OT_export_result(bpy.types.Operator):
         name = s.result_armature.name.removesuffix(" rig")
         if not self.filepath:
             self.filepath = bpy.path.ensure_ext(name, suffix)
+        self.filter_glob = "*" + suffix
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
+
+    def check(self, context):
+        """The file browser calls this as the name is edited: keep the format's extension."""
+        path = export_path(self.filepath, self.format)
+        changed = path != self.filepath
+        self.filepath = path
+        return changed
 
     def execute(self, context):
         from .export import export_bvh, export_fbx
 
         s = context.scene.liftrig
-        suffix = "." + self.format.lower()
-        path = Path(bpy.path.ensure_ext(_abspath(self.filepath), suffix))
+        path = Path(export_path(_abspath(self.filepath), self.format))
         try:
             if self.format == "FBX":
                 export_fbx(s.result_armature, path, context.scene)

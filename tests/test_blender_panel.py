@@ -163,6 +163,12 @@ def test_operator_lifts_the_clip_onto_a_new_skeleton_then_reuses_the_cache(scene
         assert bpy.ops.liftrig.export_result(format=fmt, filepath=str(out)) == {"FINISHED"}
         assert out.stat().st_size > 1000
     assert "HIERARCHY" in (tmp_path / "walk.bvh").read_text()[:20]
+    # A name typed with the other format's extension gets this format's, not both.
+    assert bpy.ops.liftrig.export_result(format="BVH", filepath=str(tmp_path / "again.fbx")) \
+        == {"FINISHED"}
+    assert (tmp_path / "again.bvh").is_file() and not list(tmp_path.glob("again.fbx*"))
+    assert [panel.export_path(p, "BVH") for p in ("a.fbx", "a.BVH", "a", "a.v2", "")] == \
+        ["a.bvh", "a.bvh", "a.bvh", "a.v2.bvh", ""]
 
 
 def test_invoked_in_background_mode_keys_a_generated_rigify_rig(scene, setup):
