@@ -396,9 +396,16 @@ class LiftJob:
             if self.stages[-1:] != [stage]:
                 self.stages.append(stage)
 
+        import contextlib
+
+        # The keys go into the job's scene even when the window shows another one by now
+        # (creating a skeleton needs that scene's view layer in the context).
+        in_scene = contextlib.nullcontext() if bpy.context.scene == scene else \
+            bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0])
         try:
-            applied = apply_motion(scene, motion, self.name, armature, self.frame_start,
-                                   progress)
+            with in_scene:
+                applied = apply_motion(scene, motion, self.name, armature, self.frame_start,
+                                       progress)
         except Cancelled:
             return self._end(CANCELLED, "cancelled; the scene is as it was")
         except LiftRigError as exc:

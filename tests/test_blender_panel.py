@@ -351,6 +351,24 @@ def test_the_worker_runs_in_the_environment_the_job_is_given(scene, setup, tmp_p
     assert scene_state(bpy) == before
 
 
+def test_keys_go_into_the_jobs_scene_when_the_window_shows_another(scene, setup):
+    """The user switched scenes while the worker ran: the skeleton and its keys land in the
+    scene the job was started in, and the other scene is untouched."""
+    from liftrig.pipeline import LiftOptions
+
+    other = bpy.data.scenes.new("Other")
+    job = jobs.LiftJob(scene, VIDEOS["outdoor"], worker_python=sys.executable,
+                       lift_options=LiftOptions(weights=str(setup["weights"]), start=0, end=20))
+    job.start()
+    assert job.join(300)
+    with bpy.context.temp_override(scene=other, view_layer=other.view_layers[0]):
+        assert bpy.context.scene == other
+        assert job.wait(60) == jobs.FINISHED, job.message
+    rig = bpy.data.objects[job.result.armature]
+    assert rig.name in scene.objects and rig.name not in other.objects
+    assert len(other.objects) == 0 and rig.animation_data.action is not None
+
+
 def test_loading_another_file_stops_a_running_job(scene, setup):
     from liftrig.pipeline import LiftOptions
 
