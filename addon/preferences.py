@@ -143,7 +143,7 @@ class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
 
     bl_idname = "liftrig.install_dependencies"
     bl_label = "Install Dependencies"
-    bl_options = {"REGISTER", "INTERNAL"}
+    bl_options = {"INTERNAL"}    # not REGISTER: Repeat Last (Shift+R) must not re-run it blocking
 
     _timer = None
 
@@ -230,7 +230,7 @@ class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
 
     bl_idname = "liftrig.check_dependencies"
     bl_label = "Check"
-    bl_options = {"REGISTER", "INTERNAL"}
+    bl_options = {"INTERNAL"}    # not REGISTER: Repeat Last (Shift+R) must not re-run it blocking
 
     _timer = None
     _thread = None
