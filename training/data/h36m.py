@@ -22,7 +22,7 @@ from ...errors import LiftRigError
 from ...h36m import LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 from ...lifter.inference import normalize_screen
 from . import cameras
-from .npz import check_metadata, read_dict
+from .npz import check_metadata, check_subject, read_dict
 
 # The 17 of the 32 Human3.6M joints that the Human3.6M-17 layout keeps (in that layout's order).
 KEEP_JOINTS_32 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -72,13 +72,7 @@ def load_h36m(root, source: str, subjects, with_3d: bool = True) -> list[Sequenc
         if subject not in cameras.EXTRINSICS:
             raise LiftRigError(f"subject {subject!r} is not a Human3.6M subject with cameras "
                                f"({', '.join(cameras.EXTRINSICS)}).")
-        for path, data in ((path3d, pos3d), (path2d, pos2d)):
-            if subject not in data:
-                raise LiftRigError(f"{path} has no subject {subject} (it has "
-                                   f"{', '.join(sorted(data)) or 'none'}). The file is incomplete; "
-                                   "prepare it again.")
-            if not isinstance(data[subject], dict) or not data[subject]:
-                raise LiftRigError(f"{path}: subject {subject} must map action names to arrays.")
+        check_subject(subject, ((path3d, pos3d), (path2d, pos2d)))
         for action in sorted(pos3d[subject]):
             world = np.asarray(pos3d[subject][action])
             where3d = f"{path3d.name}: positions_3d[{subject!r}][{action!r}]"

@@ -38,7 +38,7 @@ from ...errors import LiftRigError
 from ...lifter.inference import normalize_screen
 from .cameras import quat_rotate
 from .h36m import Sequence
-from .npz import check_metadata, read_dict
+from .npz import check_metadata, check_subject, read_dict
 
 NUM_JOINTS = 15
 # Pelvis, Thorax, LShoulder, LElbow, LWrist, RShoulder, RElbow, RWrist, LHip, LKnee, LAnkle,
@@ -144,13 +144,7 @@ def load_humaneva(root, source: str, subjects, actions=(), with_3d: bool = True)
         if base_subject(subject) not in EXTRINSICS or "/" not in subject:
             raise LiftRigError(f"subject {subject!r} is not a HumanEva-I subject with cameras: use "
                                f"{', '.join(TRAIN_SUBJECTS + TEST_SUBJECTS)}.")
-        for path, data in ((path3d, pos3d), (path2d, pos2d)):
-            if subject not in data:
-                raise LiftRigError(f"{path} has no subject {subject} (it has "
-                                   f"{', '.join(sorted(data)) or 'none'}). The file is incomplete; "
-                                   "prepare it again.")
-            if not isinstance(data[subject], dict) or not data[subject]:
-                raise LiftRigError(f"{path}: subject {subject} must map action names to arrays.")
+        check_subject(subject, ((path3d, pos3d), (path2d, pos2d)))
         chosen = [a for a in sorted(pos3d[subject]) if _wanted(a, actions)]
         if not chosen:
             raise LiftRigError(f"{path3d.name}: {subject} has no action starting with "

@@ -105,3 +105,15 @@ def check_metadata(path: Path, entries: dict, num_joints: int, left: tuple, righ
             raise LiftRigError(f"{path}: keypoints_symmetry {[list(got_left), list(got_right)]} "
                                f"is not the {layout} order {[list(left), list(right)]}; the 2D "
                                "keypoints are in another joint order.")
+
+
+def check_subject(subject: str, files) -> None:
+    """``subject`` is in each of ``files`` ((path, dict subject -> action -> arrays) pairs) and
+    maps at least one action there."""
+    for path, data in files:
+        if subject not in data:
+            raise LiftRigError(f"{path} has no subject {subject} (it has "
+                               f"{', '.join(sorted(data)) or 'none'}). The file is incomplete; "
+                               "prepare it again.")
+        if not isinstance(data[subject], dict) or not data[subject]:
+            raise LiftRigError(f"{path}: subject {subject} must map action names to arrays.")
