@@ -38,12 +38,18 @@ def blender_ext() -> Path:
     return sorted(bpy_dir.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))[-1]
 
 
-def test_extension_builds_validates_installs_and_enables(tmp_path):
-    package = tmp_path / "liftrig-0.1.0.zip"
+def build_extension(package: Path) -> Path:
+    """The extension zip built from this checkout with Blender's own tool."""
     build = subprocess.run([sys.executable, str(blender_ext()), "build", "--source-dir",
                             str(ROOT), "--output-filepath", str(package)],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
+    return package
+
+
+def test_extension_builds_validates_installs_and_enables(tmp_path):
+    package = tmp_path / "liftrig-0.1.0.zip"
+    build_extension(package)
     names = set(zipfile.ZipFile(package).namelist())
     assert {"addon/engine.py", "addon/batch.py", "addon/batch_script.py", "pipeline.py",
             "blender_manifest.toml"} <= names
@@ -65,10 +71,7 @@ def test_the_extensions_liftrig_runs_without_training(tmp_path):
     """The extension ships without training/: its command line still works (as the worker's
     and Check's Python import it), without the train and evaluate commands."""
     package = tmp_path / "liftrig.zip"
-    build = subprocess.run([sys.executable, str(blender_ext()), "build", "--source-dir",
-                            str(ROOT), "--output-filepath", str(package)],
-                           capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout + build.stderr
+    build_extension(package)
     zipfile.ZipFile(package).extractall(tmp_path / "site" / "liftrig")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     # -S: without site-packages, where this checkout's editable install would supply training/

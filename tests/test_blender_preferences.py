@@ -12,7 +12,6 @@ with private user folders, so nothing touches the real user preferences):
   runs the installed extension's ``liftrig.doctor`` (through the PYTHONPATH link).
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -198,13 +197,10 @@ assert classes_registered() == (False, False)
 
 
 def test_preferences_of_the_installed_extension(tmp_path):
-    from test_blender_extension import blender_ext
+    from test_blender_extension import build_extension
 
     package = tmp_path / "liftrig-0.1.0.zip"
-    build = subprocess.run([sys.executable, str(blender_ext()), "build", "--source-dir",
-                            str(ROOT), "--output-filepath", str(package)],
-                           capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout + build.stderr
+    build_extension(package)
     env = _env(tmp_path)
     out = _blender(EXTENSION, "bl_ext.user_default.liftrig", package, sys.executable, env=env)
     lines = dict(line.split(" ", 1) for line in out.splitlines()

@@ -22,7 +22,7 @@ from ...errors import LiftRigError
 from ...h36m import LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 from ...lifter.inference import normalize_screen
 from . import cameras
-from .npz import check_metadata, check_subject, read_dict
+from .npz import check_metadata, check_subject, check_view, read_dict
 
 # The 17 of the 32 Human3.6M joints that the Human3.6M-17 layout keeps (in that layout's order).
 KEEP_JOINTS_32 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -92,12 +92,7 @@ def load_h36m(root, source: str, subjects, with_3d: bool = True) -> list[Sequenc
             for cam, kp in enumerate(views):
                 kp = np.asarray(kp)
                 where = f"{path2d.name}: positions_2d[{subject!r}][{action!r}][{cam}]"
-                if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 2):
-                    raise LiftRigError(f"{where} has shape {list(kp.shape)}, expected "
-                                       f"[N, {NUM_JOINTS}, 2] pixels in Human3.6M-17 order.")
-                if len(kp) < n:
-                    raise LiftRigError(f"{where} has {len(kp)} frames, fewer than the {n} of the "
-                                       "3D: the 2D and 3D files do not belong together.")
+                check_view(where, kp, NUM_JOINTS, n, "Human3.6M-17")
                 screen = normalize_screen(kp[:n].astype(np.float64), cameras.INTRINSICS[cam]["res"])
                 p3d = None
                 if with_3d:

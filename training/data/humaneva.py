@@ -38,7 +38,7 @@ from ...errors import LiftRigError
 from ...lifter.inference import normalize_screen
 from .cameras import quat_rotate
 from .h36m import Sequence
-from .npz import check_metadata, check_subject, read_dict
+from .npz import check_metadata, check_subject, check_view, read_dict
 
 NUM_JOINTS = 15
 # Pelvis, Thorax, LShoulder, LElbow, LWrist, RShoulder, RElbow, RWrist, LHip, LKnee, LAnkle,
@@ -169,12 +169,7 @@ def load_humaneva(root, source: str, subjects, actions=(), with_3d: bool = True)
                     raise LiftRigError(f"{where} is empty (camera {CAMERA_IDS[cam]} has no 2D); "
                                        "use the ground-truth 2D file.")
                 kp = np.asarray(kp)
-                if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 2):
-                    raise LiftRigError(f"{where} has shape {list(kp.shape)}, expected "
-                                       f"[N, {NUM_JOINTS}, 2] pixels in HumanEva-15 order.")
-                if len(kp) < n:
-                    raise LiftRigError(f"{where} has {len(kp)} frames, fewer than the {n} of the "
-                                       "3D: the 2D and 3D files do not belong together.")
+                check_view(where, kp, NUM_JOINTS, n, "HumanEva-15")
                 screen = normalize_screen(kp[:n].astype(np.float64), RESOLUTION)
                 p3d = None
                 if with_3d:

@@ -117,3 +117,15 @@ def check_subject(subject: str, files) -> None:
                                "prepare it again.")
         if not isinstance(data[subject], dict) or not data[subject]:
             raise LiftRigError(f"{path}: subject {subject} must map action names to arrays.")
+
+
+def check_view(where: str, keypoints: np.ndarray, num_joints: int, frames: int,
+               order: str) -> None:
+    """One camera's 2D keypoints: [N, num_joints, 2] pixels with at least the ``frames`` of the
+    3D (the common files may hold a few more)."""
+    if keypoints.ndim != 3 or keypoints.shape[1:] != (num_joints, 2):
+        raise LiftRigError(f"{where} has shape {list(keypoints.shape)}, expected "
+                           f"[N, {num_joints}, 2] pixels in {order} order.")
+    if len(keypoints) < frames:
+        raise LiftRigError(f"{where} has {len(keypoints)} frames, fewer than the {frames} of the "
+                           "3D: the 2D and 3D files do not belong together.")
