@@ -119,6 +119,25 @@ def load_pretrained_encoder(model, path: str) -> int:
     return len(shared)
 
 
+def load_pretrained_weights(model, path: str, architecture_name: str) -> int:
+    """Start from a whole trained model of the same architecture and shape (a fine-tuning stage,
+    such as ``liftrig_default_finetune``); returns the number of tensors copied."""
+    from ..lifter.checkpoints import read_checkpoint
+
+    source, info = read_checkpoint(path)
+    if info["architecture"] != architecture_name:
+        raise LiftRigError(f"{path} is a {info['architecture']} model; train.pretrained must be "
+                           f"a {architecture_name} model to fine-tune this recipe.")
+    ours, theirs = model.state_dict(), source.state_dict()
+    wrong = sorted(k for k in set(ours) | set(theirs)
+                   if k not in ours or k not in theirs or ours[k].shape != theirs[k].shape)
+    if wrong:
+        raise LiftRigError(f"{path}: its weights do not fit this recipe's [model] ({wrong[:3]}); "
+                           "fine-tuning needs the same num_frames, dim, depth and joints.")
+    model.load_state_dict(theirs)
+    return len(theirs)
+
+
 def make_optimizer(cfg: dict, model):
     import torch
 
@@ -247,8 +266,10 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
                                f"{ctx.world_size} processes")
         torch.manual_seed(t["seed"])
         model = build(cfg)
-        if t["task"] == "pstmo" and t["pretrained"]:
+        if t["pretrained"] and t["task"] == "pstmo":
             load_pretrained_encoder(model, t["pretrained"])
+        elif t["pretrained"]:
+            load_pretrained_weights(model, t["pretrained"], architecture(cfg))
         model.to(ctx.device)
         optimizer, scheduler = make_optimizer(cfg, model)
         history, best_val, start = [], float("inf"), 0
