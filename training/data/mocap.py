@@ -190,6 +190,8 @@ class DetectorNoise:
 
 
 MIN_DEPTH_M = 2.0  # no frame of a window comes closer to the camera than this
+MAX_DISTANCE_M = 12.0  # how far a camera may step back to keep its subject in the frame
+FRAME_MARGIN = 0.02    # of the frame size, kept free around the subject
 
 # COCO-17 landmarks that are extremities (x2 noise) and mid-limb joints (x1.5).
 _EXTREMITY = np.array([9, 10, 15, 16])
@@ -252,6 +254,37 @@ def sample_camera(rng, centre: np.ndarray, ranges: CameraRanges):
     return rotation, position, focal, principal, (int(w), int(h))
 
 
+def frame_subject(points: np.ndarray, rotation: np.ndarray, position: np.ndarray, focal: float,
+                  principal: np.ndarray, size: tuple[int, int], target: np.ndarray) -> np.ndarray:
+    """The camera position, stepped back along its optical axis just far enough that every point
+    [T, N, 3] (world) of every frame is in the picture, as someone filming a person frames them;
+    at most until the camera is ``MAX_DISTANCE_M`` from its aim point ``target`` (a long walk
+    past a zoomed-in camera may still leave the frame). Stepping back only shrinks each point's
+    offset from the principal point, so the smallest step is found by bisection."""
+    w, h = size
+    low_edge = np.array([w, h]) * FRAME_MARGIN
+    high_edge = np.array([w, h]) * (1 - FRAME_MARGIN)
+    cam = (points - position) @ rotation.T                # [T, N, 3]
+
+    def fits(step: float) -> bool:
+        depth = cam[..., 2:3] + step
+        if (depth <= 0.1).any():
+            return False
+        pixels = focal * cam[..., :2] / depth + principal
+        return bool(((pixels >= low_edge) & (pixels <= high_edge)).all())
+
+    longest = max(MAX_DISTANCE_M - float(np.linalg.norm(position - target)), 0.0)
+    if fits(0.0):
+        return position
+    if not fits(longest):
+        return position - longest * rotation[2]
+    low, high = 0.0, longest
+    for _ in range(20):                                     # to ~1e-5 of the longest step
+        mid = 0.5 * (low + high)
+        low, high = (low, mid) if fits(mid) else (mid, high)
+    return position - high * rotation[2]
+
+
 def film(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
          ranges: CameraRanges = CameraRanges(), noise: DetectorNoise | None = DetectorNoise(),
          mirror: bool = False):
@@ -273,6 +306,8 @@ def film(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
     nearest = ((h36m[:, 0] - position) @ rotation[2]).min()
     if nearest < MIN_DEPTH_M:  # the subject walks up to the camera: step back
         position = position - (MIN_DEPTH_M - nearest) * rotation[2]
+    position = frame_subject(np.concatenate([h36m, coco], axis=1), rotation, position, focal,
+                             principal, size, centre)
     cam_h36m = (h36m - position) @ rotation.T            # [T, 17, 3]
     cam_coco = (coco - position) @ rotation.T
     depth = np.maximum(cam_coco[..., 2:3], 0.3)
