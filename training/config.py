@@ -26,7 +26,9 @@ DEFAULTS = {
              "actions": [],
              # data.dataset = "mocap" (training/data/mocap.py): synthetic windows per epoch,
              # fixed validation windows, and where the extracted archives are cached.
-             "windows_per_epoch": 2048, "val_windows": 192, "cache": ""},
+             "windows_per_epoch": 2048, "val_windows": 192, "cache": "",
+             # the virtual cameras step back to keep the subject in the picture (mocap.film)
+             "keep_in_frame": True},
     "model": {},
     "train": {"task": "mixste", "epochs": 120, "batch_size": 4, "optimizer": "adamw",
               "lr": 4e-5, "weight_decay": 0.0, "amsgrad": False, "lr_decay": 0.99,

@@ -161,6 +161,7 @@ class CameraRanges:
     principal_jitter: float = 0.03                   # of the image size, standard deviation
     aim_jitter_m: float = 0.4                        # subject not always centred
     height_scale: tuple[float, float] = (0.85, 1.12) # subjects of different heights
+    keep_in_frame: bool = True                       # step back to fit the subject (frame_subject)
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,6 @@ class DetectorNoise:
 
 
 MIN_DEPTH_M = 2.0  # no frame of a window comes closer to the camera than this
-MAX_DISTANCE_M = 12.0  # how far a camera may step back to keep its subject in the frame
 FRAME_MARGIN = 0.02    # of the frame size, kept free around the subject
 
 # COCO-17 landmarks that are extremities (x2 noise) and mid-limb joints (x1.5).
@@ -255,11 +255,13 @@ def sample_camera(rng, centre: np.ndarray, ranges: CameraRanges):
 
 
 def frame_subject(points: np.ndarray, rotation: np.ndarray, position: np.ndarray, focal: float,
-                  principal: np.ndarray, size: tuple[int, int], target: np.ndarray) -> np.ndarray:
+                  principal: np.ndarray, size: tuple[int, int], target: np.ndarray,
+                  max_distance: float) -> np.ndarray:
     """The camera position, stepped back along its optical axis just far enough that every point
     [T, N, 3] (world) of every frame is in the picture, as someone filming a person frames them;
-    at most until the camera is ``MAX_DISTANCE_M`` from its aim point ``target`` (a long walk
-    past a zoomed-in camera may still leave the frame). Stepping back only shrinks each point's
+    at most until the camera is ``max_distance`` from ``target`` (the subject's mean position):
+    the cameras stay within the issue's range, so a long walk past a zoomed-in camera may
+    still leave the frame. Stepping back only shrinks each point's
     offset from the principal point, so the smallest step is found by bisection."""
     w, h = size
     low_edge = np.array([w, h]) * FRAME_MARGIN
@@ -273,7 +275,7 @@ def frame_subject(points: np.ndarray, rotation: np.ndarray, position: np.ndarray
         pixels = focal * cam[..., :2] / depth + principal
         return bool(((pixels >= low_edge) & (pixels <= high_edge)).all())
 
-    longest = max(MAX_DISTANCE_M - float(np.linalg.norm(position - target)), 0.0)
+    longest = max(max_distance - float(np.linalg.norm(position - target)), 0.0)
     if fits(0.0):
         return position
     if not fits(longest):
@@ -306,8 +308,9 @@ def film(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
     nearest = ((h36m[:, 0] - position) @ rotation[2]).min()
     if nearest < MIN_DEPTH_M:  # the subject walks up to the camera: step back
         position = position - (MIN_DEPTH_M - nearest) * rotation[2]
-    position = frame_subject(np.concatenate([h36m, coco], axis=1), rotation, position, focal,
-                             principal, size, centre)
+    if ranges.keep_in_frame:
+        position = frame_subject(np.concatenate([h36m, coco], axis=1), rotation, position, focal,
+                                 principal, size, centre, ranges.distance_m[1])
     cam_h36m = (h36m - position) @ rotation.T            # [T, 17, 3]
     cam_coco = (coco - position) @ rotation.T
     depth = np.maximum(cam_coco[..., 2:3], 0.3)
@@ -412,12 +415,13 @@ class MocapWindows:
         return torch.from_numpy(x), torch.from_numpy(y)
 
 
-def validation_sequences(clips: list[MocapClip], length: int, count: int, seed: int = 12345):
+def validation_sequences(clips: list[MocapClip], length: int, count: int, seed: int = 12345,
+                         ranges: CameraRanges = CameraRanges()):
     """Fixed synthetic validation windows as :class:`~.h36m.Sequence` objects (the group as the
     'subject', the clip as the 'action'), so the training package's evaluation runs on them."""
     from .h36m import Sequence
 
-    windows = MocapWindows(clips, length, count, seed=seed, stretch=(1.0, 1.0))
+    windows = MocapWindows(clips, length, count, seed=seed, stretch=(1.0, 1.0), ranges=ranges)
     sequences = []
     for k in range(count):
         x, y, clip = windows.window(k)
@@ -435,7 +439,9 @@ def mocap_data(cfg: dict, num_frames: int):
     cache = Path(data["cache"]).expanduser() if data.get("cache") else cache_dir()
     clips = load_clips(prepare(Path(data["root"]), cache))
     train_clips, val_clips = split_clips(clips, float(data["val_fraction"]))
+    ranges = CameraRanges(keep_in_frame=bool(data["keep_in_frame"]))
     train_set = MocapWindows(train_clips, num_frames, int(data["windows_per_epoch"]),
-                             seed=int(train["seed"]))
-    val = validation_sequences(val_clips, num_frames, int(data["val_windows"])) if val_clips else []
+                             seed=int(train["seed"]), ranges=ranges)
+    val = (validation_sequences(val_clips, num_frames, int(data["val_windows"]), ranges=ranges)
+           if val_clips else [])
     return train_set, val
