@@ -4,7 +4,10 @@
 1. Held-out synthetic validation: every held-out content/style group of the Bandai data (and the
    held-out CMU clips, reported apart), each whole clip filmed by one seeded random camera with
    MediaPipe-like errors, lifted through the real inference path (``Lifter.lift``: windows,
-   blending, flip). MPJPE, P-MPJPE (mm) and acceleration error (mm/frame^2).
+   blending, flip). MPJPE, P-MPJPE (mm) and acceleration error (mm/frame^2). The cameras step
+   back (within 2.5-7 m) to keep the subject in the picture, as the training's do since stage 2;
+   ``--no-keep-in-frame`` gives stage 1's cameras, which often cut the body (the figures of the
+   first shipped model).
 2. Real footage, against MediaPipe's own per-frame 3D (``pose_world_landmarks``, mapped to the
    same 17 joints): jitter (mean joint acceleration, mm/frame^2) and bone-length stability (std of
    each bone's length over the clip, mm), on the longest run of detected frames of each shared clip.
@@ -13,6 +16,7 @@
 3. Speed: frames per second of ``Lifter.lift`` with flip on this machine's CPU.
 
     .venv/bin/python benchmarks/default_model.py [--weights PATH] [--max-clips N]
+                                                 [--no-keep-in-frame]
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LIFTRIG_SHARED", ROOT.parent / "shared"))
 
 
-def synthetic_validation(lifter, max_clips: int | None, seed: int = 2024) -> dict:
+def synthetic_validation(lifter, max_clips: int | None, keep_in_frame: bool = True,
+                         seed: int = 2024) -> dict:
     from liftrig.formats import Keypoints2D
     from liftrig.lifter.pose_models import cache_dir
     from liftrig.training import metrics
@@ -37,13 +42,16 @@ def synthetic_validation(lifter, max_clips: int | None, seed: int = 2024) -> dic
 
     clips = mocap.load_clips(mocap.prepare(SHARED / "data", cache_dir()))
     _, held_out = mocap.split_clips(clips)
+    ranges = mocap.CameraRanges(keep_in_frame=keep_in_frame)
     results = {}
     for source in ("bandai", "cmu"):
         chosen = [c for c in held_out if c.source == source][:max_clips]
         errors = {"MPJPE": [], "P-MPJPE": [], "accel": []}
+        in_picture = []
         for k, clip in enumerate(chosen):
             rng = np.random.default_rng([seed, k])
-            points, size, target = mocap.film(rng, clip.h36m, clip.coco, mocap.TRAIN_FPS)
+            points, size, target = mocap.film(rng, clip.h36m, clip.coco, mocap.TRAIN_FPS, ranges)
+            in_picture.append(((points >= 0) & (points <= size)).all(axis=(1, 2)))
             kp = Keypoints2D(keypoints=points, scores=np.ones(points.shape[:2]),
                              valid=np.ones(len(points), bool), fps=mocap.TRAIN_FPS, size=size,
                              frame_index=np.arange(len(points)))
@@ -53,6 +61,7 @@ def synthetic_validation(lifter, max_clips: int | None, seed: int = 2024) -> dic
             if len(pred) > 2:
                 errors["accel"].append(metrics.acceleration_error(pred, target))
         results[source] = {name: 1000 * float(np.concatenate(v).mean()) for name, v in errors.items()}
+        results[source]["in_picture"] = 100 * float(np.concatenate(in_picture).mean())
         results[source]["clips"] = len(chosen)
         results[source]["frames"] = int(sum(len(c) for c in chosen))
     return results
@@ -105,6 +114,8 @@ def main() -> int:
     parser.add_argument("--weights", default=None, help="default: the shipped default model")
     parser.add_argument("--max-clips", type=int, default=None,
                         help="at most this many held-out clips per source (default: all)")
+    parser.add_argument("--keep-in-frame", action=argparse.BooleanOptionalAction, default=True,
+                        help="cameras step back to keep the subject in the picture (default)")
     args = parser.parse_args()
 
     import torch
@@ -115,8 +126,9 @@ def main() -> int:
     print(f"weights: {args.weights or 'default'}; CPU threads {torch.get_num_threads()}; "
           f"precision {lifter.precision}")
     print(f"speed: {speed(lifter):.0f} frames/s (Lifter.lift with flip, 3000 frames at 30 fps)")
-    for source, r in synthetic_validation(lifter, args.max_clips).items():
-        print(f"held-out {source:6s} ({r['clips']} clips, {r['frames']} frames): MPJPE "
+    for source, r in synthetic_validation(lifter, args.max_clips, args.keep_in_frame).items():
+        print(f"held-out {source:6s} ({r['clips']} clips, {r['frames']} frames, "
+              f"{r['in_picture']:.0f} % with the whole body in the picture): MPJPE "
               f"{r['MPJPE']:.1f} mm, P-MPJPE {r['P-MPJPE']:.1f} mm, acceleration error "
               f"{r['accel']:.2f} mm/frame^2")
     for clip, row in real_footage(lifter).items():

@@ -2,7 +2,8 @@
 """The 2D stage: a video in, one subject's Human3.6M-17 keypoints out (:class:`Keypoints2D`).
 
 decode (thread, :mod:`.video`) -> MediaPipe PoseLandmarker (:mod:`.pose2d`) -> map each person to
-Human3.6M (:mod:`.landmarks`) -> follow one subject (:mod:`.tracking`) -> fill short gaps.
+Human3.6M (:mod:`.landmarks`) -> follow one subject (:mod:`.tracking`) -> undo left/right
+swaps of the limbs -> fill short gaps.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from .tracking import track_subject
 log = logging.getLogger("liftrig")
 
 MAX_GAP_S = 0.5  # gaps up to this long are interpolated; longer ones are reported
+
+# Limb ends that MediaPipe sometimes labels with the wrong side for a few frames (a foot or hand
+# that jumps to the other one and back): (right joints, left joints) in Human3.6M order.
+SWAPPABLE_LIMBS = (((2, 3), (5, 6)),        # knee, ankle
+                   ((15, 16), (12, 13)))    # elbow, wrist
+# The cost of a frame whose labels are swapped against the detector's, in torso lengths of
+# movement at 30 fps: a swap must buy this much smoother motion per frame it lasts. Chosen on
+# the shared outdoor clip (0.05-0.3 all remove its swaps; 0.6 keeps some); see the tests.
+SWAP_COST = 0.3
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,44 @@ def fill_gaps(points: np.ndarray, valid: np.ndarray, max_gap: int) -> tuple[np.n
     return points, long_gaps
 
 
+def undo_left_right_swaps(points: np.ndarray, scores: np.ndarray, valid: np.ndarray,
+                          fps: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Give each knee/ankle and elbow/wrist pair the side labels that move least over the clip.
+
+    Per limb, a two-state Viterbi pass (labels as detected, or swapped) over the valid frames:
+    the cost of a path is how far the two limbs' points move between frames (in torso lengths)
+    plus ``SWAP_COST`` per swapped frame, so short flickers between the sides are undone while
+    the detector's labels stand wherever motion does not clearly say otherwise (legs crossing in
+    a side view cost the same either way). Returns copies of points [F, 17, 2] and scores
+    [F, 17], and how many limb-frames were swapped."""
+    points, scores = points.copy(), scores.copy()
+    rows = np.flatnonzero(valid)
+    if len(rows) < 3:
+        return points, scores, 0
+    torso = np.maximum(np.linalg.norm(points[rows, 8] - points[rows, 0], axis=-1), 1e-3)  # [N]
+    swap_cost = np.array([0.0, SWAP_COST * 30.0 / fps])
+    swapped = 0
+    for right, left in SWAPPABLE_LIMBS:
+        r, l = points[rows][:, list(right)], points[rows][:, list(left)]   # [N, 2, 2]
+        states = np.stack([np.stack([r, l], 1), np.stack([l, r], 1)], 1)  # [N, state, side, 2, 2]
+        cost, back = swap_cost.copy(), np.zeros((len(rows), 2), int)
+        for t in range(1, len(rows)):
+            move = np.linalg.norm(states[t][:, None] - states[t - 1][None], axis=-1)
+            total = cost[None, :] + move.sum(axis=(-1, -2)) / torso[t]    # [state now, before]
+            back[t] = total.argmin(axis=1)
+            cost = total.min(axis=1) + swap_cost
+        path = np.zeros(len(rows), int)
+        path[-1] = cost.argmin()
+        for t in range(len(rows) - 1, 0, -1):
+            path[t - 1] = back[t, path[t]]
+        flip = rows[path == 1]
+        for a, b in zip(right, left):
+            points[flip, a], points[flip, b] = points[flip, b], points[flip, a].copy()
+            scores[flip, a], scores[flip, b] = scores[flip, b], scores[flip, a].copy()
+        swapped += len(flip)
+    return points, scores, swapped
+
+
 def people_to_h36m(people) -> list[tuple[np.ndarray, np.ndarray]]:
     """MediaPipe people -> per person ``(h36m points [17,2], scores [17])``."""
     out = []
@@ -99,6 +147,9 @@ def assemble(candidates: list[list[tuple[np.ndarray, np.ndarray]]], fps: float,
             if name not in gathered:
                 gathered[name] = np.zeros((count,) + value.shape, np.float32)
             gathered[name][f] = value
+    keypoints, scores, swapped = undo_left_right_swaps(keypoints, scores, valid, fps)
+    if swapped:
+        log.info("Undid %d left/right label swaps of knees, ankles, elbows or wrists.", swapped)
     max_gap = int(round(max_gap_s * fps))
     keypoints, long_gaps = fill_gaps(keypoints, valid, max_gap)
     gathered = {name: fill_gaps(arr, valid, max_gap)[0] for name, arr in gathered.items()}

@@ -135,3 +135,39 @@ def test_gaps_short_interpolated_long_held_and_reported():
     np.testing.assert_allclose(filled[5:7, 0], [5, 6])
     np.testing.assert_allclose(filled[10:16, 0], [9, 9, 9, 16, 16, 16])
     np.testing.assert_allclose(filled[valid], points[valid])
+
+
+@pytest.mark.parametrize("fps", [30.0, 60.0])
+def test_left_right_flickers_are_undone_and_crossing_legs_left_alone(bandai_walk, film, fps):
+    """A real walk seen from the side (its ankles and wrists pass each other every step), with
+    detector-like noise: undo_left_right_swaps changes nothing; after short swaps of a knee and
+    ankle or elbow and wrist are injected (1-4 frames, as MediaPipe's flickers), it undoes them
+    all and swaps nothing else."""
+    from liftrig.lifter.keypoints import SWAPPABLE_LIMBS, undo_left_right_swaps
+    from liftrig.retarget.mocap_map import mocap_to_h36m
+    from liftrig.retarget.bvh import read_bvh
+
+    motion = read_bvh(bandai_walk)
+    world = mocap_to_h36m(motion)[::int(round(motion.fps / fps)) or 1]
+    kp, *_ = film(world, fps, position=(0.5, -5.0, 1.2), target=(0.0, 0.0, 1.0))
+    rng = np.random.default_rng(7)
+    truth = kp.keypoints + rng.normal(0, 2.0, kp.keypoints.shape)   # ~1 % of the body height
+    valid = np.ones(len(truth), bool)
+    valid[40:43] = False                                             # a gap is skipped over
+    same, _, count = undo_left_right_swaps(truth, kp.scores, valid, fps)
+    assert count == 0 and np.array_equal(same, truth)
+
+    scores = np.tile(np.linspace(0.5, 1.0, 17, dtype=np.float32), (len(truth), 1))
+    swapped, swapped_scores = truth.copy(), scores.copy()
+    injected = np.zeros((len(truth), len(SWAPPABLE_LIMBS)), bool)
+    for start in range(10, len(truth) - 10, 23):
+        limb = int(rng.integers(len(SWAPPABLE_LIMBS)))
+        frames = slice(start, start + int(rng.integers(1, 5)))
+        right, left = SWAPPABLE_LIMBS[limb]
+        swapped[frames, list(right + left)] = truth[frames, list(left + right)]
+        swapped_scores[frames, list(right + left)] = scores[frames, list(left + right)]
+        injected[frames, limb] = True
+    fixed, fixed_scores, count = undo_left_right_swaps(swapped, swapped_scores, valid, fps)
+    assert injected.sum() > 10 and count == injected.sum()
+    assert np.array_equal(fixed, truth)
+    assert np.array_equal(fixed_scores, scores)          # scores travel with their points

@@ -109,6 +109,44 @@ def test_cameras_cover_the_issue_ranges():
     assert 100 < portrait < 300
 
 
+def test_cameras_step_back_until_the_subject_is_in_the_picture(walk):
+    """A long lens close to the subject cuts the body; a kept-in-frame camera steps back just
+    enough (the body touches the margin), and never beyond the issue's 7 m."""
+    from liftrig.retarget.root import look_at_rotation
+
+    points = np.concatenate([walk.h36m[:27], walk.coco[:27]], axis=1)      # [T, 34, 3]
+    centre = points[:, 0].mean(axis=0)
+    position = centre + np.array([2.5, 0.0, 0.0])
+    rotation = look_at_rotation(position, centre, 0.0)
+    size, focal = (1920, 1080), 70 / 36 * 1920
+    principal = np.array([960.0, 540.0])
+
+    def project(camera):
+        cam = (points - camera) @ rotation.T
+        return focal * cam[..., :2] / cam[..., 2:3] + principal
+
+    assert (project(position)[..., 1] < 0).any() or (project(position)[..., 1] > 1080).any()
+    stepped = mocap.frame_subject(points, rotation, position, focal, principal, size, centre, 7.0)
+    assert 2.5 < np.linalg.norm(stepped - centre) < 7.0
+    margin = mocap.FRAME_MARGIN * np.array(size)
+    pixels = project(stepped)
+    room = np.minimum(pixels - margin, np.array(size) - margin - pixels)
+    assert -0.5 < room.min() < 1.0                                       # inside, and tight
+    capped = mocap.frame_subject(points, rotation, position, focal, principal, size, centre, 3.0)
+    assert np.isclose(np.linalg.norm(capped - centre), 3.0)              # no further than allowed
+
+    # Through film(): the whole walk, across the room, cannot fit a long lens within 7 m, so its
+    # subject leaves the frame for part of the clip; without keep_in_frame the body is cut more.
+    ranges = dict(distance_m=(2.5, 7.0), focal_mm=(70.0, 70.0), sizes=(size,), pitch_deg=(0, 0),
+                  roll_deg=0.0, principal_jitter=0.0, height_scale=(1, 1))
+    inside = []
+    for keep in (False, True):
+        pts, _, _ = mocap.film(np.random.default_rng(4), walk.h36m, walk.coco, 30.0,
+                               mocap.CameraRanges(**ranges, keep_in_frame=keep), noise=None)
+        inside.append(((pts >= 0) & (pts <= np.array(size))).all(axis=(1, 2)).mean())
+    assert inside[0] < inside[1] < 1.0
+
+
 def test_mirroring_swaps_sides(walk):
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
     h36m, coco = walk.h36m[:27], walk.coco[:27]
@@ -197,3 +235,24 @@ def test_training_on_motion_capture_ships_weights_that_say_their_licence(tmp_pat
     lifter = load_lifter(weights, device="cpu")
     assert lifter.lift(np.random.default_rng(0).uniform(0, 1000, (20, 17, 2)), fps=30.0,
                        size=(1920, 1080)).shape == (20, 17, 3)
+
+    # Stage 2 (liftrig_default_finetune) starts from stage 1's weights, whole.
+    import torch
+
+    from liftrig.errors import LiftRigError
+    from liftrig.training.loop import build, load_pretrained_weights
+
+    cfg2 = load_config("liftrig_default_finetune")
+    cfg2["data"].update(root=cfg["data"]["root"], cache=cfg["data"]["cache"], windows_per_epoch=8,
+                        val_windows=4)
+    cfg2["model"].update(num_frames=9, dim=16, depth=1, num_heads=2)
+    cfg2["train"].update(epochs=1, batch_size=4, pretrained=str(weights))
+    cfg2["output"]["dir"] = str(tmp_path / "run2")
+    fresh = build(cfg2)
+    assert load_pretrained_weights(fresh, str(weights), "mixste") == len(fresh.state_dict())
+    for name, tensor in lifter.model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], tensor), name
+    assert len(train(cfg2, show_progress=False)["history"]) == 1
+    cfg2["model"]["dim"] = 32
+    with pytest.raises(LiftRigError, match="do not fit this recipe"):
+        load_pretrained_weights(build(cfg2), str(weights), "mixste")
