@@ -92,11 +92,12 @@ def undo_left_right_swaps(points: np.ndarray, scores: np.ndarray, valid: np.ndar
     rows = np.flatnonzero(valid)
     if len(rows) < 3:
         return points, scores, 0
-    torso = np.maximum(np.linalg.norm(points[rows, 8] - points[rows, 0], axis=-1), 1e-3)  # [N]
+    seen = points[rows]                                                         # [N, 17, 2]
+    torso = np.maximum(np.linalg.norm(seen[:, 8] - seen[:, 0], axis=-1), 1e-3)  # [N]
     swap_cost = np.array([0.0, SWAP_COST * 30.0 / fps])
     swapped = 0
     for right, left in SWAPPABLE_LIMBS:
-        r, l = points[rows][:, list(right)], points[rows][:, list(left)]   # [N, 2, 2]
+        r, l = seen[:, list(right)], seen[:, list(left)]                  # [N, 2, 2]
         states = np.stack([np.stack([r, l], 1), np.stack([l, r], 1)], 1)  # [N, state, side, 2, 2]
         cost, back = swap_cost.copy(), np.zeros((len(rows), 2), int)
         for t in range(1, len(rows)):

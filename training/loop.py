@@ -99,43 +99,43 @@ def build(cfg: dict):
         raise LiftRigError(f"{cfg['path']}: cannot build the model from [model] ({exc})") from None
 
 
-def load_pretrained_encoder(model, path: str) -> int:
-    """Copy a P-STMO stage-I encoder (frame encoder, temporal layers) into ``model``; returns the
-    number of tensors copied."""
+def _copy_weights(model, path: str, architecture_name: str, keep=lambda name: True):
+    """The tensors of the ``architecture_name`` weights at ``path`` that ``keep`` selects, and
+    the names among them that ``model`` lacks or shapes otherwise."""
     from ..lifter.checkpoints import read_checkpoint
 
     source, info = read_checkpoint(path)
-    if info["architecture"] != "pstmo-pretrain":
-        raise LiftRigError(f"{path} is a {info['architecture']} model, not a P-STMO stage-I "
-                           "(pstmo-pretrain) model: train stage I first and pass its "
-                           "last.safetensors as train.pretrained.")
-    ours, theirs = model.state_dict(), source.state_dict()
-    shared = [k for k in theirs if k.startswith(("frame_encoder.", "temporal_pos", "temporal_layers."))]
-    wrong = [k for k in shared if k not in ours or ours[k].shape != theirs[k].shape]
+    if info["architecture"] != architecture_name:
+        raise LiftRigError(f"{path} is a {info['architecture']} model, not a {architecture_name} "
+                           "model, as train.pretrained must be for this recipe.")
+    ours = model.state_dict()
+    chosen = {k: v for k, v in source.state_dict().items() if keep(k)}
+    wrong = sorted(k for k in chosen if k not in ours or ours[k].shape != chosen[k].shape)
+    return chosen, wrong
+
+
+def load_pretrained_encoder(model, path: str) -> int:
+    """Copy a P-STMO stage-I encoder (frame encoder, temporal layers) into ``model``; returns the
+    number of tensors copied."""
+    shared, wrong = _copy_weights(model, path, "pstmo-pretrain", lambda k: k.startswith(
+        ("frame_encoder.", "temporal_pos", "temporal_layers.")))
     if wrong or not shared:
         raise LiftRigError(f"{path}: its encoder does not fit this model ({wrong[:3]}); stage I "
                            "and stage II need the same num_frames, dim, hidden and layers.")
-    model.load_state_dict({**ours, **{k: theirs[k] for k in shared}})
+    model.load_state_dict({**model.state_dict(), **shared})
     return len(shared)
 
 
 def load_pretrained_weights(model, path: str, architecture_name: str) -> int:
     """Start from a whole trained model of the same architecture and shape (a fine-tuning stage,
     such as ``liftrig_default_finetune``); returns the number of tensors copied."""
-    from ..lifter.checkpoints import read_checkpoint
-
-    source, info = read_checkpoint(path)
-    if info["architecture"] != architecture_name:
-        raise LiftRigError(f"{path} is a {info['architecture']} model; train.pretrained must be "
-                           f"a {architecture_name} model to fine-tune this recipe.")
-    ours, theirs = model.state_dict(), source.state_dict()
-    wrong = sorted(k for k in set(ours) | set(theirs)
-                   if k not in ours or k not in theirs or ours[k].shape != theirs[k].shape)
+    weights, wrong = _copy_weights(model, path, architecture_name)
+    wrong += sorted(set(model.state_dict()) - set(weights))
     if wrong:
         raise LiftRigError(f"{path}: its weights do not fit this recipe's [model] ({wrong[:3]}); "
                            "fine-tuning needs the same num_frames, dim, depth and joints.")
-    model.load_state_dict(theirs)
-    return len(theirs)
+    model.load_state_dict(weights)
+    return len(weights)
 
 
 def make_optimizer(cfg: dict, model):
