@@ -19,19 +19,14 @@ import platform
 import sys
 from pathlib import Path
 
+from .requirements import PACKAGES
+
 FIX_PRIVATE = ("in Blender use Preferences > Add-ons > LiftRig > Install dependencies, "
                "or run: {python} -m pip install {requirement}")
 
-# (import name, pip requirement, needed)
-MODULES = (
-    ("numpy", "numpy>=1.26,<2", True),
-    ("torch", "torch", True),
-    ("mediapipe", "mediapipe>=0.10.14", True),
-    ("cv2", "opencv-python>=4.8,<4.12", True),
-    ("scipy", "scipy>=1.11", True),
-    ("safetensors", "safetensors>=0.4", True),
-    ("tqdm", "tqdm>=4.66", True),
-)
+# (import name, pip requirement, needed): requirements.py's list, torch among them.
+MODULES = tuple((name, requirement, True) for name, requirement in PACKAGES[:1]) + (
+    ("torch", "torch", True),) + tuple((name, requirement, True) for name, requirement in PACKAGES[1:])
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "lifter" / "weights" / "default.safetensors"
 

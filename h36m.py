@@ -25,8 +25,10 @@ JOINT_NAMES = (
     "RWrist",     # 16
 )
 NUM_JOINTS = len(JOINT_NAMES)
+# JOINT_INDEX["LKnee"] == 5
+JOINT_INDEX = {name: i for i, name in enumerate(JOINT_NAMES)}
 
-# Parent of each joint in the kinematic tree (-1 for the root).
+# Parent of each joint in the kinematic tree (-1 for the root); a parent comes before its children.
 PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 
 LEFT_JOINTS = (4, 5, 6, 11, 12, 13)

@@ -32,17 +32,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Kept in step with pyproject.toml's [project] dependencies (a test compares them); the
-# extension does not ship pyproject.toml, so they are spelled out here.
-TORCH = "torch==2.13.0"
-REQUIREMENTS = (
-    "numpy>=1.26,<2",
-    "opencv-python>=4.8,<4.12",
-    "mediapipe>=0.10.14",
-    "scipy>=1.11",
-    "safetensors>=0.4",
-    "tqdm>=4.66",
-)
+from ..requirements import CONSTRAINTS, REQUIREMENTS, TORCH
+
 TORCH_INDEXES = {
     "CPU": "https://download.pytorch.org/whl/cpu",
     "CU128": "https://download.pytorch.org/whl/cu128",
@@ -207,12 +198,16 @@ def pip_install(python: os.PathLike, requirements, *, index_url: str | None = No
 
 def install_plan(base_python: os.PathLike, venv: os.PathLike, shim: os.PathLike,
                  source: os.PathLike, *, torch_build: str = "CPU", torch: str | None = TORCH,
-                 requirements=REQUIREMENTS, pip_extra: tuple = ()) -> tuple[Path, list[Step]]:
+                 requirements=REQUIREMENTS, pip_extra: tuple = (),
+                 constraints: os.PathLike | None = CONSTRAINTS) -> tuple[Path, list[Step]]:
     """The steps that build the environment in ``<venv>.new`` and swap it into ``venv``.
 
     ``torch=None`` leaves torch out (tests); ``pip_extra`` goes to every pip command (tests
-    pass ``--no-index``). Returns the staging folder and the steps.
+    pass ``--no-index``). The requirements are installed at the versions the tests passed on
+    (``constraints``, LiftRig's ``constraints.txt``; torch is pinned by itself, since its CUDA
+    indexes do not carry every pinned package). Returns the staging folder and the steps.
     """
+    pinned = ("-c", str(constraints)) if constraints and Path(constraints).is_file() else ()
     venv = Path(venv)
     staging = venv.with_name(venv.name + ".new")
     python = venv_python(staging)
@@ -230,7 +225,7 @@ def install_plan(base_python: os.PathLike, venv: os.PathLike, shim: os.PathLike,
                           expected_bytes=EXPECTED_BYTES[torch_build]))
     if requirements:
         steps.append(Step("Installing MediaPipe, OpenCV, SciPy", 0.3,
-                          pip_install(python, requirements, extra=pip_extra),
+                          pip_install(python, requirements, extra=(*pinned, *pip_extra)),
                           expected_packages=25, expected_bytes=EXPECTED_BYTES["rest"]))
 
     def finish():

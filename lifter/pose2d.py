@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,23 +23,59 @@ class PersonLandmarks:
     presence: np.ndarray  # float32 [33]
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """Hide what MediaPipe's C++ side prints to stderr while it starts (TFLite and absl notes
-    that a user cannot act on). Errors still reach the user as exceptions."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (e.g. inside some hosts): nothing to hide
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+class NativeStderr:
+    """Captures what MediaPipe's C++ side writes to file descriptor 2 (TFLite, absl and glog
+    notes such as ``DestroyAccelerator`` that a user cannot act on) while it is created, runs
+    and is closed. Nothing reaches the terminal; when a call fails, the captured lines ride on
+    the exception as a note (shown with a traceback, never in a one-line error).
+
+    ``with capture:`` redirects fd 2 into one temporary file for the duration of the block,
+    so Python's own stderr (progress bars) is untouched between calls."""
+
+    def __init__(self):
+        self._file = None
+        try:
+            sys.stderr.flush()
+            os.fstat(2)
+            self._file = tempfile.TemporaryFile(mode="w+b")
+        except (OSError, ValueError, AttributeError):  # no real fd 2 (some hosts): nothing to hide
+            self._file = None
+        self._saved = None
+
+    def __enter__(self) -> "NativeStderr":
+        if self._file is not None:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+            self._saved = os.dup(2)
+            os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._saved is None:
+            return
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._saved = None
+        text = self.text()
+        self._file.seek(0)
+        self._file.truncate()
+        if exc is not None and text.strip():
+            exc.add_note("MediaPipe's native log:\n" + text.rstrip())
+
+    def text(self) -> str:
+        """What was captured since the block began."""
+        if self._file is None:
+            return ""
+        self._file.flush()
+        self._file.seek(0)
+        return self._file.read().decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class PoseDetector:
@@ -61,11 +97,13 @@ class PoseDetector:
             min_pose_presence_confidence=min_presence,
             min_tracking_confidence=min_tracking,
         )
-        self._started = False
+        self._native = NativeStderr()
+        self._landmarker = None
         try:
-            with _quiet_native_stderr():
+            with self._native:
                 self._landmarker = vision.PoseLandmarker.create_from_options(options)
         except Exception as exc:  # MediaPipe raises RuntimeError/ValueError with C++ detail
+            self._native.close()
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LiftRigError(
                 f"{model_path} is not a valid MediaPipe pose-landmarker model ({first_line}). "
@@ -78,12 +116,8 @@ class PoseDetector:
 
         height, width = rgb.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        if self._started:
+        with self._native:
             result = self._landmarker.detect_for_video(image, int(timestamp_ms))
-        else:  # the first frame starts the graph, which logs more notes
-            with _quiet_native_stderr():
-                result = self._landmarker.detect_for_video(image, int(timestamp_ms))
-            self._started = True
         people = []
         for marks, world in zip(result.pose_landmarks, result.pose_world_landmarks):
             values = np.array([(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0)
@@ -100,8 +134,10 @@ class PoseDetector:
 
     def close(self) -> None:
         if self._landmarker is not None:
-            self._landmarker.close()
+            with self._native:  # closing logs each accelerator it destroys (mediapipe 1.2.3+)
+                self._landmarker.close()
             self._landmarker = None
+        self._native.close()
 
     def __enter__(self) -> "PoseDetector":
         return self

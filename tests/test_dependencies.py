@@ -76,7 +76,8 @@ def test_install_plan_command_lines(tmp_path):
         [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
          "--progress-bar", "raw", "--index-url",
          "https://download.pytorch.org/whl/cpu", "torch==2.13.0"],
-        [py, "-m", "pip", "install", *deps.PIP_FLAGS, "numpy>=1.26,<2",
+        [py, "-m", "pip", "install", *deps.PIP_FLAGS, "-c", str(ROOT / "constraints.txt"),
+         "numpy>=1.26,<2",
          "opencv-python>=4.8,<4.12", "mediapipe>=0.10.14", "scipy>=1.11", "safetensors>=0.4",
          "tqdm>=4.66"],
     ]

@@ -5,6 +5,7 @@ there) and with a bare virtual environment that only sees `liftrig` (torch missi
 import json
 import os
 import subprocess
+import re
 import sys
 import tomllib
 from importlib import metadata
@@ -113,11 +114,26 @@ def test_run_doctor_reports_an_interpreter_that_cannot_run_it(tmp_path):
 
 
 def test_requirements_follow_pyproject():
-    """The extension does not ship pyproject.toml: its copy of the pins must agree."""
+    """One list of requirements: pyproject.toml (not shipped in the extension), the doctor, the
+    dependency installer and the constraints file that pins what the tests ran on agree."""
+    from liftrig import doctor, requirements
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = [d for d in project["dependencies"] if not d.startswith("torch")]
-    assert sorted(pins) == sorted(dependencies.REQUIREMENTS)
-    assert dependencies.TORCH == "torch==" + metadata.version("torch").split("+")[0]
+    assert sorted(pins) == sorted(requirements.REQUIREMENTS) == sorted(dependencies.REQUIREMENTS)
+    assert {r for _, r, _ in doctor.MODULES} == set(requirements.REQUIREMENTS) | {"torch"}
+    assert requirements.TORCH == "torch==" + metadata.version("torch").split("+")[0]
+    pinned = {}
+    for line in requirements.CONSTRAINTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pinned[name.lower().replace("_", "-")] = version
+    assert "torch==" + pinned["torch"] == requirements.TORCH
+    # Every requirement is pinned, at the version installed here (the one the tests run on).
+    for requirement in (*requirements.REQUIREMENTS, "bpy", "pytest"):
+        name = re.split(r"[<>=!~ ]", requirement)[0].lower()
+        assert pinned[name] == metadata.version(name).split("+")[0], name
+
 
 
 def test_doctor_json_stays_clean_when_imports_print(bare_venv, tmp_path):

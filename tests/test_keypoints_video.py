@@ -217,3 +217,47 @@ def test_ctrl_c_stops_quickly_and_writes_nothing(tmp_path):
     err = seen + proc.communicate(timeout=60)[1]
     assert proc.returncode == 130 and b"cancelled" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_real_run_prints_no_native_log_lines(tmp_path):
+    """MediaPipe's C++ side (TFLite, absl, glog: ``INFO: [accelerator_registry.cc:43] ...``)
+    never reaches the terminal: a whole successful run prints only LiftRig's own summary."""
+    out = tmp_path / "kp.npz"
+    run = subprocess.run([sys.executable, "-m", "liftrig", "keypoints", str(VIDEOS["lab"]),
+                          "-o", str(out), "--pose-model", str(POSE_MODEL), "--end", "20",
+                          "--no-progress"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    native = [line for line in (run.stdout + run.stderr).splitlines()
+              if line.startswith(("INFO:", "WARNING:", "ERROR:", "I0", "W0", "E0"))
+              or ".cc:" in line]
+    assert native == [], run.stderr
+    assert out.is_file()
+
+
+def test_native_stderr_is_captured_and_attached_to_a_failure():
+    import os
+
+    from liftrig.lifter.pose2d import NativeStderr
+
+    capture = NativeStderr()
+    read, write = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write, 2)  # stand in for the terminal
+    try:
+        with capture:
+            os.write(2, b"INFO: [native.cc:1] quiet\n")
+        with pytest.raises(RuntimeError) as failure:
+            with capture:
+                os.write(2, b"E0000 native.cc:2] the reason\n")
+                raise RuntimeError("graph failed")
+        os.write(2, b"after\n")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write)
+        capture.close()
+    reached_terminal = os.read(read, 4096).decode()
+    os.close(read)
+    assert reached_terminal == "after\n"
+    assert "the reason" in "\n".join(failure.value.__notes__)
+    assert "quiet" not in "\n".join(failure.value.__notes__)

@@ -155,3 +155,35 @@ def test_acceleration_error_jitter_and_bone_stability_by_hand():
     poses = np.zeros((2, 2, 3))
     poses[:, 1, 1] = [1.0, 3.0]
     np.testing.assert_allclose(metrics.bone_length_std(poses, [(0, 1)]), [1.0])
+
+
+def test_limb_direction_error_ignores_one_rotation_and_sees_a_bent_limb():
+    from scipy.spatial.transform import Rotation
+
+    from liftrig.training import metrics
+
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(30, 17, 3))
+    turned = gt @ Rotation.from_euler("xyz", [20, -40, 70], degrees=True).as_matrix().T
+    assert metrics.limb_direction_error(turned, gt).max() < 1e-6
+    bent = gt.copy()
+    bent[:, 3] = bent[:, 2] + np.linalg.norm(gt[:, 3] - gt[:, 2], axis=-1, keepdims=True) * \
+        np.cross(gt[:, 3] - gt[:, 2], [0, 0, 1]) / np.linalg.norm(
+            np.cross(gt[:, 3] - gt[:, 2], [0, 0, 1]), axis=-1, keepdims=True)
+    error = metrics.limb_direction_error(bent, gt)
+    assert 8 < error.mean() < 25   # one limb of eight at right angles; the fit shares it out
+
+
+def test_body_proportions_of_a_known_body():
+    from liftrig.training import metrics
+
+    pose = np.zeros((1, 17, 3))
+    pose[0, 1], pose[0, 4] = [-0.1, 0, 0], [0.1, 0, 0]          # hips 0.2 apart
+    pose[0, 2], pose[0, 5] = [-0.1, -0.4, 0], [0.1, -0.4, 0]    # thighs 0.4
+    pose[0, 3], pose[0, 6] = [-0.1, -0.8, 0], [0.1, -0.8, 0]
+    pose[0, 14], pose[0, 11] = [-0.15, 0.5, 0], [0.15, 0.5, 0]  # shoulders 0.3 apart
+    pose[0, 15], pose[0, 12] = [-0.15, 0.2, 0], [0.15, 0.2, 0]  # upper arms 0.3
+    pose[0, 16], pose[0, 13] = [-0.15, -0.05, 0], [0.15, -0.1, 0]
+    p = metrics.body_proportions(pose)
+    assert np.isclose(p["hips/thigh"], 0.5) and np.isclose(p["shoulders/upper arm"], 1.0)
+    assert 0 < p["asymmetry %"] < 10   # only the forearms differ (0.25 against 0.30)

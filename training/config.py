@@ -28,7 +28,9 @@ DEFAULTS = {
              # fixed validation windows, and where the extracted archives are cached.
              "windows_per_epoch": 2048, "val_windows": 192, "cache": "",
              # the virtual cameras step back to keep the subject in the picture (mocap.film)
-             "keep_in_frame": True},
+             "keep_in_frame": True,
+             # mocap.synthesis_options: camera population, drawn bodies, detector-seen targets
+             "cameras": "studio", "bodies": False, "seen_targets": False},
     "model": {},
     "train": {"task": "mixste", "epochs": 120, "batch_size": 4, "optimizer": "adamw",
               "lr": 4e-5, "weight_decay": 0.0, "amsgrad": False, "lr_decay": 0.99,

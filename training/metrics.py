@@ -91,3 +91,46 @@ def bone_length_std(poses: np.ndarray, bones) -> np.ndarray:
     """Standard deviation of each bone's length over a sequence [len(bones)]."""
     poses = np.asarray(poses, np.float64)
     return np.array([np.linalg.norm(poses[:, c] - poses[:, p], axis=-1).std() for p, c in bones])
+
+
+# The limbs whose direction a detector's choice of hip and shoulder points does not change:
+# thighs, shins, upper arms, forearms (Human3.6M indices, parent -> child).
+LIMBS = ((1, 2), (2, 3), (4, 5), (5, 6), (11, 12), (12, 13), (14, 15), (15, 16))
+
+
+def limb_direction_error(pred: np.ndarray, gt: np.ndarray, limbs=LIMBS) -> np.ndarray:
+    """Angle (degrees) between each predicted and true limb direction, per frame [N] (mean
+    over ``limbs``), after one rotation for the whole clip (the camera's unknown orientation
+    relative to the reference, fitted to every limb of every frame at once)."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    idx_p, idx_c = [p for p, _ in limbs], [c for _, c in limbs]
+
+    def directions(poses):
+        d = poses[:, idx_c] - poses[:, idx_p]                                  # [N, L, 3]
+        return d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-9)
+
+    a, b = directions(pred), directions(gt)
+    u, _, vt = np.linalg.svd(np.einsum("nli,nlk->ik", a, b))                  # a @ R ~ b
+    d = np.sign(np.linalg.det(u @ vt))
+    u[:, -1] *= d
+    rotated = a @ (u @ vt)
+    cos = np.clip((rotated * b).sum(axis=-1), -1.0, 1.0)
+    return np.degrees(np.arccos(cos)).mean(axis=-1)
+
+
+def body_proportions(poses: np.ndarray) -> dict[str, float]:
+    """Median hip width / thigh and shoulder width / upper arm of poses [N, 17, 3], and the
+    left/right asymmetry of the limbs (median |L - R| / mean length, per cent)."""
+    poses = np.asarray(poses, np.float64)
+
+    def length(a, b):
+        return np.linalg.norm(poses[:, a] - poses[:, b], axis=-1)
+
+    thigh = 0.5 * (length(1, 2) + length(4, 5))
+    upper_arm = 0.5 * (length(11, 12) + length(14, 15))
+    pairs = (((1, 2), (4, 5)), ((2, 3), (5, 6)), ((14, 15), (11, 12)), ((15, 16), (12, 13)))
+    asym = [np.median(np.abs(length(*r) - length(*l)) / (0.5 * (length(*r) + length(*l))))
+            for r, l in pairs]
+    return {"hips/thigh": float(np.median(length(1, 4) / thigh)),
+            "shoulders/upper arm": float(np.median(length(11, 14) / upper_arm)),
+            "asymmetry %": 100 * float(np.mean(asym))}

@@ -26,6 +26,7 @@ from ...fileio import save_npz_atomic
 from ...h36m import FLIP_PERMUTATION
 from ...lifter.landmarks import coco17_to_h36m
 from ...progress import ProgressFn, report
+from .bodies import BodyRanges, repose, sample_body
 
 TRAIN_FPS = 30.0
 ARCHIVES = {"bandai": "bandai-namco-motion-bvh.tar.xz", "cmu": "cmu-dance-martial-bvh.tar.xz"}
@@ -150,7 +151,8 @@ def split_clips(clips: list[MocapClip], val_fraction: float = 0.1, seed: str = "
 
 @dataclass(frozen=True)
 class CameraRanges:
-    """The virtual cameras' distribution (the issue's ranges)."""
+    """The virtual cameras' distribution. The defaults are the studio-like cameras the first two
+    stages of the default model saw; :data:`EVERYDAY_CAMERAS` are the cameras people film with."""
 
     yaw_deg: tuple[float, float] = (0.0, 360.0)
     pitch_deg: tuple[float, float] = (-10.0, 30.0)   # positive: looking down at the subject
@@ -162,6 +164,31 @@ class CameraRanges:
     aim_jitter_m: float = 0.4                        # subject not always centred
     height_scale: tuple[float, float] = (0.85, 1.12) # subjects of different heights
     keep_in_frame: bool = True                       # step back to fit the subject (frame_subject)
+    # Everyday cameras (all off in the studio defaults):
+    phone_share: float = 0.0                         # share at a phone's main lens ...
+    phone_focal_mm: tuple[float, float] = (24.0, 28.0)
+    wide_share: float = 0.0                          # ... and at an ultra-wide one
+    wide_focal_mm: tuple[float, float] = (13.0, 16.0)
+    # Camera height above the floor, (share, low, high) per kind of shot; empty: the pitch
+    # range decides (studio). The camera then looks at the subject, its pitch clamped to
+    # pitch_limits_deg (it cannot tilt further, so a low, close camera cuts the head off).
+    heights_m: tuple[tuple[float, float, float], ...] = ()
+    pitch_limits_deg: tuple[float, float] = (-15.0, 60.0)
+    out_of_frame: float = 0.0                        # share of windows left unframed
+    min_depth_m: float = 2.0                         # no frame comes closer to the camera
+
+
+# What people film with: phones (main lens 24-28 mm equivalent, ultra-wide 13-16 mm) most of
+# the time, otherwise anything from 13 to 85 mm (log-uniform); 1.2-10 m away; from a table
+# (0.3-0.8 m), hand-held or on a tripod (0.8-1.8 m), or from a balcony or high on a wall
+# (1.8-4 m, looking down up to 60 degrees); 4:3 and 16:9, portrait and landscape; the subject
+# off-centre, and partly out of the picture in a tenth of the windows.
+EVERYDAY_CAMERAS = CameraRanges(
+    distance_m=(1.2, 10.0), focal_mm=(13.0, 85.0), phone_share=0.5, wide_share=0.1,
+    sizes=((1920, 1080), (1280, 720), (1080, 1920), (720, 1280), (1440, 1080), (1080, 1440)),
+    heights_m=((0.2, 0.3, 0.8), (0.55, 0.8, 1.8), (0.25, 1.8, 4.0)), roll_deg=4.0,
+    principal_jitter=0.04, aim_jitter_m=0.3, height_scale=(1.0, 1.0), out_of_frame=0.1,
+    min_depth_m=1.0)
 
 
 @dataclass(frozen=True)
@@ -188,9 +215,23 @@ class DetectorNoise:
     dropout_error: float = 0.08                       # how far off a bad landmark is
     swap_rate: float = 0.004                          # per frame, start of a left/right leg swap
     missing_rate: float = 0.01                        # per frame, start of an undetected burst
+    blur: tuple[float, float] = (0.0, 0.0)            # extra jitter per pixel/frame of motion
+    off_frame_error: float = 0.0                      # jitter of a landmark outside the picture
 
 
-MIN_DEPTH_M = 2.0  # no frame of a window comes closer to the camera than this
+# The detector on the drawn bodies of :mod:`.bodies`, whose joint-centre widths are an adult's
+# (hips 0.10, shoulders 0.20 of stature) rather than the Bandai actor's (0.08 and 0.13): MediaPipe's
+# world landmarks on the shared clips put hips 0.19-0.23 m and shoulders 0.32-0.34 m apart, so
+# its hips lie 0.5-3 cm outside the joint centres and its shoulders about on them. Fast limbs
+# blur (jitter grows with a point's speed in the image) and MediaPipe guesses the landmarks it
+# cannot see outside the picture (4 % of the body height, doubled at the extremities).
+REAL_BODY_DETECTOR = DetectorNoise(hip_out_m=(0.005, 0.03), shoulder_out_m=(-0.01, 0.015),
+                                   blur=(0.0, 0.15), off_frame_error=0.04)
+
+
+# The points of a "seen" target that come from the detector's landmarks (film(seen_targets)):
+# pelvis, hips, thorax, shoulders; the limbs' joints are the same in both.
+SEEN_JOINTS = [0, 1, 4, 8, 11, 14]
 FRAME_MARGIN = 0.02    # of the frame size, kept free around the subject
 
 # COCO-17 landmarks that are extremities (x2 noise) and mid-limb joints (x1.5).
@@ -236,20 +277,45 @@ def _landmark_offsets(rng, coco: np.ndarray, noise: DetectorNoise) -> np.ndarray
     return coco
 
 
-def sample_camera(rng, centre: np.ndarray, ranges: CameraRanges):
-    """A random camera aimed near ``centre`` (world, Z up): (rotation [3,3], position [3],
-    focal px, principal point [2], size (w, h))."""
+def sample_camera(rng, centre: np.ndarray, ranges: CameraRanges, floor: float | None = None):
+    """A random camera aimed near ``centre`` (world, Z up; ``floor``: the floor's height, for
+    cameras placed by their height): (rotation [3,3], position [3], focal px, principal point
+    [2], size (w, h))."""
     from ...retarget.root import look_at_rotation
 
     w, h = ranges.sizes[rng.integers(len(ranges.sizes))]
     yaw = np.radians(rng.uniform(*ranges.yaw_deg))
-    pitch = np.radians(rng.uniform(*ranges.pitch_deg))
-    distance = rng.uniform(*ranges.distance_m)
-    target = centre + np.append(rng.normal(0, ranges.aim_jitter_m, 2), rng.normal(0, 0.1))
-    position = target + distance * np.array([np.cos(pitch) * np.cos(yaw),
-                                             np.cos(pitch) * np.sin(yaw), np.sin(pitch)])
-    rotation = look_at_rotation(position, target, rng.normal(0, ranges.roll_deg))
-    focal = rng.uniform(*ranges.focal_mm) / 36.0 * max(w, h)
+    if ranges.heights_m:
+        target = centre + np.append(rng.normal(0, ranges.aim_jitter_m, 2), rng.normal(0, 0.1))
+        distance = np.exp(rng.uniform(*np.log(ranges.distance_m)))   # horizontal, log-uniform
+        shares = np.array([k[0] for k in ranges.heights_m])
+        _, low, high = ranges.heights_m[rng.choice(len(shares), p=shares / shares.sum())]
+        ground = centre[2] - 0.9 if floor is None else floor
+        position = np.array([centre[0] + distance * np.cos(yaw), centre[1] + distance * np.sin(yaw),
+                             ground + rng.uniform(low, high)])          # from the subject, ...
+        look = target - position                                        # ... aimed near it
+        pitch = np.arctan2(-look[2], np.linalg.norm(look[:2]))           # positive: down
+        pitch = np.clip(pitch, *np.radians(ranges.pitch_limits_deg))
+        heading = look[:2] / np.linalg.norm(look[:2])
+        aim = position + np.append(np.cos(pitch) * heading, -np.sin(pitch))
+        rotation = look_at_rotation(position, aim, rng.normal(0, ranges.roll_deg))
+    else:  # (the random draws in the order the studio cameras always made them)
+        pitch = np.radians(rng.uniform(*ranges.pitch_deg))
+        distance = rng.uniform(*ranges.distance_m)
+        target = centre + np.append(rng.normal(0, ranges.aim_jitter_m, 2), rng.normal(0, 0.1))
+        position = target + distance * np.array([np.cos(pitch) * np.cos(yaw),
+                                                 np.cos(pitch) * np.sin(yaw), np.sin(pitch)])
+        rotation = look_at_rotation(position, target, rng.normal(0, ranges.roll_deg))
+    kind = rng.random() if ranges.phone_share or ranges.wide_share else 1.0
+    if kind < ranges.phone_share:
+        focal_mm = rng.uniform(*ranges.phone_focal_mm)
+    elif kind < ranges.phone_share + ranges.wide_share:
+        focal_mm = rng.uniform(*ranges.wide_focal_mm)
+    elif ranges.heights_m:  # everyday: any lens, log-uniform
+        focal_mm = np.exp(rng.uniform(*np.log(ranges.focal_mm)))
+    else:
+        focal_mm = rng.uniform(*ranges.focal_mm)
+    focal = focal_mm / 36.0 * max(w, h)
     principal = np.array([w, h]) * (0.5 + rng.normal(0, ranges.principal_jitter, 2))
     return rotation, position, focal, principal, (int(w), int(h))
 
@@ -289,26 +355,41 @@ def frame_subject(points: np.ndarray, rotation: np.ndarray, position: np.ndarray
 
 def film(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
          ranges: CameraRanges = CameraRanges(), noise: DetectorNoise | None = DetectorNoise(),
-         mirror: bool = False):
+         mirror: bool = False, bodies: BodyRanges | None = None, seen_targets: bool = False):
     """Film world points [T, 17, 3] (targets) and landmarks [T, 17, 3] with a random camera:
     (2D keypoints [T, 17, 2] in pixels as LiftRig's 2D stage would give them, the frame size
-    (w, h), 3D target [T, 17, 3] metres, camera axes, root-relative). ``noise=None``: exact."""
-    scale = rng.uniform(*ranges.height_scale)
-    root = h36m[:, :1].copy()
-    h36m = root + scale * (h36m - root)   # a taller or shorter subject, same path
-    coco = root + scale * (coco - root)
+    (w, h), 3D target [T, 17, 3] metres, camera axes, root-relative). ``noise=None``: exact.
+
+    ``bodies``: the motion is first re-posed on a body drawn from that population
+    (:mod:`.bodies`), else scaled uniformly by ``ranges.height_scale``. ``seen_targets``: the
+    target's hips and shoulders are where the detector puts them (the 3D points whose
+    projections the 2D input is made from), pelvis and thorax their midpoints, as the 2D
+    stage derives them; otherwise the mocap's joint centres."""
+    if bodies is not None:
+        h36m, coco = repose(h36m, coco, sample_body(rng, h36m, bodies))
+    else:
+        scale = rng.uniform(*ranges.height_scale)
+        root = h36m[:, :1].copy()
+        h36m = root + scale * (h36m - root)   # a taller or shorter subject, same path
+        coco = root + scale * (coco - root)
     if mirror:  # the world mirrored left/right (x negated), joints relabelled
         h36m, coco = h36m[:, list(FLIP_PERMUTATION)].copy(), coco[:, list(COCO_FLIP)].copy()
         h36m[..., 0] *= -1
         coco[..., 0] *= -1
     if noise is not None:
         coco = _landmark_offsets(rng, coco, noise)
+    if seen_targets:
+        seen, _ = coco17_to_h36m(coco, np.ones(coco.shape[:2]))
+        h36m = np.array(h36m, np.float32)
+        h36m[:, SEEN_JOINTS] = seen[:, SEEN_JOINTS]
     centre = np.append(h36m[:, 0, :2].mean(axis=0), h36m[:, 0, 2].mean())
-    rotation, position, focal, principal, size = sample_camera(rng, centre, ranges)
+    floor = float(np.min(h36m[:, [3, 6], 2])) - 0.08
+    rotation, position, focal, principal, size = sample_camera(rng, centre, ranges, floor)
     nearest = ((h36m[:, 0] - position) @ rotation[2]).min()
-    if nearest < MIN_DEPTH_M:  # the subject walks up to the camera: step back
-        position = position - (MIN_DEPTH_M - nearest) * rotation[2]
-    if ranges.keep_in_frame:
+    if nearest < ranges.min_depth_m:  # the subject walks up to the camera: step back
+        position = position - (ranges.min_depth_m - nearest) * rotation[2]
+    framed = ranges.keep_in_frame and not (ranges.out_of_frame and rng.random() < ranges.out_of_frame)
+    if framed:
         position = frame_subject(np.concatenate([h36m, coco], axis=1), rotation, position, focal,
                                  principal, size, centre, ranges.distance_m[1])
     cam_h36m = (h36m - position) @ rotation.T            # [T, 17, 3]
@@ -317,24 +398,27 @@ def film(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
     pixels = focal * cam_coco[..., :2] / depth + principal  # [T, 17, 2]
     scores = np.ones(pixels.shape[:2])
     if noise is not None:
-        pixels, scores = _detector_errors(rng, pixels, noise, fps)
+        pixels, scores = _detector_errors(rng, pixels, noise, fps, size)
     points2d, _ = coco17_to_h36m(pixels, scores)
     return points2d, size, (cam_h36m - cam_h36m[:, :1]).astype(np.float32)
 
 
 def synthesize(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
                ranges: CameraRanges = CameraRanges(), noise: DetectorNoise | None = DetectorNoise(),
-               mirror: bool = False):
+               mirror: bool = False, bodies: BodyRanges | None = None, seen_targets: bool = False):
     """One training pair: (2D input [T, 17, 2] normalised screen coordinates, 3D target
     [T, 17, 3]), see :func:`film`."""
     from ...lifter.inference import normalize_screen
 
-    points2d, size, target = film(rng, h36m, coco, fps, ranges, noise, mirror)
+    points2d, size, target = film(rng, h36m, coco, fps, ranges, noise, mirror, bodies,
+                                  seen_targets)
     return normalize_screen(points2d.astype(np.float64), size).astype(np.float32), target
 
 
-def _detector_errors(rng, pixels: np.ndarray, noise: DetectorNoise, fps: float):
-    """Jitter, drift, bad bursts, left/right leg swaps and undetected frames on pixels [T, 17, 2]."""
+def _detector_errors(rng, pixels: np.ndarray, noise: DetectorNoise, fps: float,
+                     size: tuple[int, int] | None = None):
+    """Jitter, drift, motion blur, guesses outside the picture (``size``), bad bursts, left/right
+    leg swaps and undetected frames on pixels [T, 17, 2]."""
     frames, joints = pixels.shape[:2]
     height = max(np.ptp(pixels[..., 1], axis=1).mean(), 20.0)  # body height in pixels
     weight = np.ones(joints)
@@ -345,10 +429,18 @@ def _detector_errors(rng, pixels: np.ndarray, noise: DetectorNoise, fps: float):
     slow = _correlated_noise(rng, frames, joints, rng.uniform(*noise.slow) * height,
                              rng.uniform(*noise.slow_time_s), fps)
     out = pixels + weight * (white + slow)
+    if noise.blur[1] > 0 and frames > 1:  # blur: a point's error grows with its image speed
+        speed = np.linalg.norm(np.gradient(pixels, axis=0), axis=-1, keepdims=True)  # [T, J, 1]
+        out = out + rng.uniform(*noise.blur) * speed * (30.0 / fps) * rng.normal(size=pixels.shape)
+    off_frame = np.zeros((frames, joints), bool)
+    if size is not None and noise.off_frame_error > 0:
+        off_frame = ((pixels < 0) | (pixels > np.asarray(size))).any(axis=-1)   # [T, J]
+        guess = _correlated_noise(rng, frames, joints, noise.off_frame_error * height, 0.3, fps)
+        out = np.where(off_frame[..., None], out + weight * guess, out)
     bad = _bursts(rng, frames, noise.dropout_rate, (joints,))             # [T, J]
     offsets = rng.normal(0, noise.dropout_error * height, (joints, 2))
     out = np.where(bad[..., None], out + offsets, out)
-    scores = np.where(bad, 0.1, 0.95)
+    scores = np.where(bad, 0.1, np.where(off_frame, 0.3, 0.95))
     swap = np.flatnonzero(_bursts(rng, frames, noise.swap_rate))           # frames
     out[np.ix_(swap, [11, 12, 13, 14, 15, 16])] = out[np.ix_(swap, [12, 11, 14, 13, 16, 15])]
     missing = _bursts(rng, frames, noise.missing_rate)
@@ -377,6 +469,8 @@ class MocapWindows:
     stretch: tuple[float, float] = (0.8, 1.25)   # playback speed: slower and faster motion
     noise: DetectorNoise | None = field(default_factory=DetectorNoise)
     ranges: CameraRanges = field(default_factory=CameraRanges)
+    bodies: BodyRanges | None = None             # re-pose every window on a drawn body
+    seen_targets: bool = False                   # targets' hips/shoulders where the detector sees them
     epoch: int = 0
 
     def __post_init__(self):
@@ -405,7 +499,8 @@ class MocapWindows:
         h36m = (1 - w) * clip.h36m[lo] + w * clip.h36m[hi]
         coco = (1 - w) * clip.coco[lo] + w * clip.coco[hi]
         x, y = synthesize(rng, h36m, coco, self.fps, self.ranges, self.noise,
-                          mirror=bool(rng.integers(2)))
+                          mirror=bool(rng.integers(2)), bodies=self.bodies,
+                          seen_targets=self.seen_targets)
         return x, y, clip
 
     def __getitem__(self, k: int):
@@ -416,12 +511,14 @@ class MocapWindows:
 
 
 def validation_sequences(clips: list[MocapClip], length: int, count: int, seed: int = 12345,
-                         ranges: CameraRanges = CameraRanges()):
+                         ranges: CameraRanges = CameraRanges(), **synthesis):
     """Fixed synthetic validation windows as :class:`~.h36m.Sequence` objects (the group as the
-    'subject', the clip as the 'action'), so the training package's evaluation runs on them."""
+    'subject', the clip as the 'action'), so the training package's evaluation runs on them.
+    ``synthesis``: :class:`MocapWindows` fields (noise, bodies, seen_targets)."""
     from .h36m import Sequence
 
-    windows = MocapWindows(clips, length, count, seed=seed, stretch=(1.0, 1.0), ranges=ranges)
+    windows = MocapWindows(clips, length, count, seed=seed, stretch=(1.0, 1.0), ranges=ranges,
+                           **synthesis)
     sequences = []
     for k in range(count):
         x, y, clip = windows.window(k)
@@ -439,9 +536,27 @@ def mocap_data(cfg: dict, num_frames: int):
     cache = Path(data["cache"]).expanduser() if data.get("cache") else cache_dir()
     clips = load_clips(prepare(Path(data["root"]), cache))
     train_clips, val_clips = split_clips(clips, float(data["val_fraction"]))
-    ranges = CameraRanges(keep_in_frame=bool(data["keep_in_frame"]))
+    synthesis = synthesis_options(data)
     train_set = MocapWindows(train_clips, num_frames, int(data["windows_per_epoch"]),
-                             seed=int(train["seed"]), ranges=ranges)
-    val = (validation_sequences(val_clips, num_frames, int(data["val_windows"]), ranges=ranges)
+                             seed=int(train["seed"]), **synthesis)
+    val = (validation_sequences(val_clips, num_frames, int(data["val_windows"]), **synthesis)
            if val_clips else [])
     return train_set, val
+
+
+CAMERAS = {"studio": CameraRanges(), "everyday": EVERYDAY_CAMERAS}
+
+
+def synthesis_options(data: dict) -> dict:
+    """A recipe's ``[data]`` -> :class:`MocapWindows` fields: ``cameras`` (studio | everyday),
+    ``keep_in_frame``, ``bodies`` (drawn adult bodies, with the detector's offsets for them)
+    and ``seen_targets``."""
+    import dataclasses
+
+    if data["cameras"] not in CAMERAS:
+        raise LiftRigError(f"data.cameras = {data['cameras']!r}: expected one of {sorted(CAMERAS)}")
+    ranges = dataclasses.replace(CAMERAS[data["cameras"]], keep_in_frame=bool(data["keep_in_frame"]))
+    bodies = BodyRanges() if data["bodies"] else None
+    return {"ranges": ranges, "bodies": bodies,
+            "noise": REAL_BODY_DETECTOR if bodies else DetectorNoise(),
+            "seen_targets": bool(data["seen_targets"])}
