@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from . import __version__
+from .checks import OneLineParser
 from .errors import Cancelled, LiftRigError
 
 # Modules (relative to this package) whose add_commands(subparsers) declare subcommands.
@@ -25,7 +28,7 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="liftrig",
         description="Video of a person in, an animated armature out.")
     parser.add_argument("--version", action="version", version=f"liftrig {__version__}")
@@ -42,10 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _finish_once_written(path) -> None:
+    """Once an output is in place, Ctrl+C no longer interrupts: the command has done its work
+    and only reports it (an exit 130 would claim nothing was written)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .fileio import AFTER_REPLACE
+
     command = "liftrig"
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    sigint = signal.getsignal(signal.SIGINT) if on_main_thread else None
+    AFTER_REPLACE.append(_finish_once_written)
     try:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a mistyped option (one line printed)
+            return int(exc.code or 0) if not isinstance(exc.code, str) else 2
         command = f"liftrig {args.command}"
         return int(args.handler(args) or 0)
     except LiftRigError as exc:
@@ -54,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, Cancelled):
         print(f"{command}: cancelled; no output was written.", file=sys.stderr)
         return 130
+    finally:
+        AFTER_REPLACE.remove(_finish_once_written)
+        if on_main_thread and sigint is not None:
+            signal.signal(signal.SIGINT, sigint)
 
 
 if __name__ == "__main__":

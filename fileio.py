@@ -6,6 +6,12 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import LiftRigError
+
+# Called with each path once its new content is in place (the command line stops treating
+# Ctrl+C as "nothing was written" from then on).
+AFTER_REPLACE: list = []
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -28,18 +34,32 @@ def atomic_write(path, mode="wb"):
     Usage: ``with atomic_write(out) as f: f.write(...)``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_beside(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = temporary_beside(path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        with contextlib.suppress(FileNotFoundError):  # an existing file keeps its permissions
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
         raise
+    for hook in AFTER_REPLACE:
+        hook(path)
+
+
+def _cannot_write(path: Path, exc: OSError) -> LiftRigError:
+    return LiftRigError(f"cannot write {path}: {exc.strerror or exc}. Choose another file or "
+                        "folder (one you may write to, with free space).")
 
 
 def save_npz_atomic(path, **arrays):

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import check_number
 from .errors import LiftRigError
 from .fileio import save_npz_atomic
 from .h36m import NUM_JOINTS
 
 NUM_MEDIAPIPE_LANDMARKS = 33
+MAX_FRAME_INDEX = 100_000_000   # 38 days at 30 fps: anything beyond is a broken file
 
 
 @dataclass
@@ -38,12 +40,13 @@ class Keypoints2D:
     extra: dict = field(default_factory=dict, repr=False)  # other stages' fields, kept as read
 
     def __post_init__(self):
-        self.keypoints = np.asarray(self.keypoints, np.float32)
-        self.scores = np.asarray(self.scores, np.float32)
-        self.valid = np.asarray(self.valid, bool)
-        self.frame_index = np.asarray(self.frame_index, np.int64)
-        self.fps = float(self.fps)
-        self.size = (int(self.size[0]), int(self.size[1]))
+        self.keypoints = _numeric("keypoints", self.keypoints, np.float32)
+        self.scores = _numeric("scores", self.scores, np.float32)
+        self.valid = _numeric("valid", self.valid, bool)
+        self.frame_index = _numeric("frame_index", self.frame_index, np.int64)
+        self.fps = check_number("fps", self.fps, 1e-3, 1000.0)
+        self.size = tuple(check_number(f"size ({name})", value, 1, 100_000, integer=True)
+                          for name, value in zip(("width", "height"), self.size))
         n = len(self.keypoints)
         if self.keypoints.shape != (n, NUM_JOINTS, 2):
             raise LiftRigError(f"keypoints must have shape [F, {NUM_JOINTS}, 2], "
@@ -54,11 +57,13 @@ class Keypoints2D:
             if arr.shape != shape:
                 raise LiftRigError(f"{name} must have shape {list(shape)}, got {list(arr.shape)}")
         if self.landmarks is not None:
-            self.landmarks = np.asarray(self.landmarks, np.float32)
+            self.landmarks = _numeric("landmarks", self.landmarks, np.float32)
         if self.world_landmarks is not None:
-            self.world_landmarks = np.asarray(self.world_landmarks, np.float32)
-        if not self.fps > 0:
-            raise LiftRigError(f"fps must be positive, got {self.fps}")
+            self.world_landmarks = _numeric("world_landmarks", self.world_landmarks, np.float32)
+        if n and (self.frame_index.min() < 0 or self.frame_index.max() > MAX_FRAME_INDEX):
+            raise LiftRigError(f"frame_index must lie in 0..{MAX_FRAME_INDEX:,} (video frames), "
+                               f"got {self.frame_index.min()}..{self.frame_index.max()}")
+
 
     @property
     def num_frames(self) -> int:
@@ -108,11 +113,40 @@ class Keypoints2D:
             keypoints=arrays["keypoints"],
             scores=arrays["scores"],
             valid=arrays["valid"],
-            fps=float(arrays["fps"]),
-            size=tuple(int(v) for v in arrays["size"]),
+            fps=_scalar(arrays["fps"], "fps", path),
+            size=_size(arrays["size"], path),
             frame_index=arrays["frame_index"],
             landmarks=arrays.get("landmarks"),
             world_landmarks=arrays.get("world_landmarks"),
             source=str(arrays["source"]) if "source" in arrays else "mediapipe",
             extra={k: v for k, v in arrays.items() if k not in known},
         )
+
+
+def _scalar(value, name: str, path: Path) -> float:
+    """A field that must hold one number (``fps``)."""
+    value = np.asarray(value)
+    if value.shape != () or not np.issubdtype(value.dtype, np.number):
+        raise LiftRigError(f"{path}: {name} must be one number, got {value!r}")
+    return float(value)
+
+
+def _size(value, path: Path) -> tuple[int, int]:
+    """The ``size`` field: two finite numbers."""
+    value = np.asarray(value)
+    if value.shape != (2,) or not np.issubdtype(value.dtype, np.number) \
+            or not np.isfinite(value).all() or np.abs(value).max() > 1e9:
+        raise LiftRigError(f"{path}: size must be two numbers (width, height), got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _numeric(name: str, value, dtype) -> np.ndarray:
+    """``value`` as an array of ``dtype``, refusing text, objects and (for integers) values that
+    do not fit, instead of numpy's traceback or wrap-around."""
+    array = np.asarray(value)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise LiftRigError(f"{name} must hold numbers, got {array.dtype} values")
+    if np.issubdtype(np.dtype(dtype), np.integer) and array.size:
+        if not np.isfinite(array).all() or np.abs(array).max() > 2**62:
+            raise LiftRigError(f"{name} must hold whole numbers in range")
+    return array.astype(dtype)

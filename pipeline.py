@@ -166,9 +166,9 @@ def load_clip_cached(source, options: LiftOptions = LiftOptions(),
 
     if Path(source).suffix.lower() == ".npz":
         return load_clip(source, options, progress), None, False
-    report(progress, "checking the cache", 0, 1)
+    report(progress, "cache: checking the joints cache", 0, 1)
     path = joints_cache_path(source, options)
-    report(progress, "checking the cache", 1, 1)
+    report(progress, "cache: checking the joints cache", 1, 1)
     if path.is_file():
         try:
             kp = Keypoints2D.load(path)

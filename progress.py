@@ -2,7 +2,9 @@
 """Progress reporting that the terminal and Blender share.
 
 Long functions take ``progress: ProgressFn | None`` and call ``progress(stage, done, total)``
-as they go (``total`` is None when unknown). A callback may raise :class:`liftrig.errors.Cancelled`
+as they go (``total`` is None when unknown). ``done`` counts frames, except for stages named
+``"area: step"`` (``"retarget: planting the feet"``), whose ``done`` counts the area's steps:
+the terminal shows one bar per area. A callback may raise :class:`liftrig.errors.Cancelled`
 to stop the work; outputs are written atomically, so a cancelled run leaves nothing behind.
 """
 
@@ -32,12 +34,15 @@ def terminal_progress(enabled: bool = True):
     bars: dict[str, tqdm] = {}
 
     def update(stage: str, done: int, total: int | None) -> None:
-        bar = bars.get(stage)
+        area, _, step = stage.partition(": ")
+        bar = bars.get(area)
         if bar is None:
             for other in bars.values():  # a new stage closes the previous ones
                 other.close()
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="frame", file=sys.stderr,
-                                     dynamic_ncols=True, leave=True)
+            bar = bars[area] = tqdm(total=total, desc=stage, unit="step" if step else "frame",
+                                    file=sys.stderr, dynamic_ncols=True, leave=True)
+        elif step:
+            bar.set_description_str(stage, refresh=False)
         if total is not None and bar.total != total:
             bar.total = total
         bar.update(done - bar.n)

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import bpy
 
+from ..checks import FRAME_NUMBER, OneLineParser, number_in
 from ..errors import Cancelled, LiftRigError
+from ..lifter.lift_commands import DEVICES, PRECISIONS
 from ..pipeline import VIDEO_SUFFIXES, LiftOptions, clip_name
 from ..progress import ProgressFn
 
@@ -38,7 +40,7 @@ class Row:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="blender -b --command liftrig",
         description="Convert videos (or keypoints/joints .npz files) to animated armatures, "
                     "saved as FBX, BVH or .blend. Folders are searched for videos.")
@@ -56,30 +58,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", default=None, metavar="PRESET|MAP.json",
                    help="bone map for --rig: rigify, rigify-metarig, mixamo, ue5, builtin or a "
                         "JSON file (default: detected from the bone names)")
-    p.add_argument("--frame-start", type=int, default=1, help="first frame of the action")
+    p.add_argument("--frame-start", type=number_in(-10**6, 10**6, integer=True), default=1,
+                   help="first frame of the action")
     p.add_argument("--empties", action="store_true",
                    help="also the 3D joints as animated empties (for inspection)")
     p.add_argument("--reference", action="store_true",
                    help="also the solved camera, with the video as its background")
     g = p.add_argument_group("lifting (as liftrig lift)")
     g.add_argument("--weights", metavar="PATH", help="lifter weights (default: installed model)")
-    g.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
-    g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    g.add_argument("--device", choices=DEVICES, default="auto")
+    g.add_argument("--precision", choices=PRECISIONS, default="auto")
     g.add_argument("--no-flip", dest="flip", action="store_false")
     g.add_argument("--pose-model", default="full", help="lite, full, heavy or a .task path")
-    g.add_argument("--person", type=int, default=None)
-    g.add_argument("--start", type=int, default=0, help="for videos: first frame (default 0)")
-    g.add_argument("--end", type=int, default=None, help="for videos: stop before this frame")
+    g.add_argument("--person", type=number_in(0, 1000, integer=True), default=None)
+    g.add_argument("--max-people", type=number_in(1, 50, integer=True), default=2,
+                   help="how many people MediaPipe looks for per frame (default 2)")
+    g.add_argument("--start", type=FRAME_NUMBER, default=0,
+                   help="for videos: first frame (default 0)")
+    g.add_argument("--end", type=FRAME_NUMBER, default=None,
+                   help="for videos: stop before this frame")
     g.add_argument("--worker-python", metavar="PYTHON",
                    help="run the stages before Blender (2D, lifting, retargeting) in this "
                         "interpreter (one with LiftRig's requirements) instead of Blender's; "
                         "default $LIFTRIG_WORKER_PYTHON when Blender's Python lacks them")
     r = p.add_argument_group("retargeting (as liftrig retarget)")
-    r.add_argument("--smoothing", type=float, default=0.5)
+    r.add_argument("--smoothing", type=number_in(0, 1), default=0.5)
     r.add_argument("--foot-lock", choices=("on", "off"), default="on")
     r.add_argument("--root-motion", choices=("on", "off"), default="on")
-    r.add_argument("--fov", type=float, default=None, metavar="DEG")
-    r.add_argument("--focal-px", type=float, default=None, metavar="F")
+    r.add_argument("--fov", type=number_in(1, 179), default=None, metavar="DEG")
+    r.add_argument("--focal-px", type=number_in(0, 1e6, low_open=True), default=None, metavar="F")
     r.add_argument("--facing", default="-y", choices=("-y", "+y", "-x", "+x", "camera"))
     p.add_argument("-q", "--quiet", action="store_true", help="no per-clip progress lines")
     return p
@@ -184,9 +191,7 @@ def options_from_args(args):
     does not import the solver)."""
     lift = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
                        flip=args.flip, pose_model=args.pose_model, person=args.person,
-                       start=args.start, end=args.end)
-    if not 0.0 <= args.smoothing <= 5.0:
-        raise LiftRigError(f"--smoothing {args.smoothing}: use 0 (off) to 1 (strong)")
+                       max_people=args.max_people, start=args.start, end=args.end)
     retarget = {"smoothing": args.smoothing, "foot_lock": args.foot_lock == "on",
                 "root_motion": args.root_motion == "on", "facing": args.facing,
                 "focal_px": args.focal_px}

@@ -229,7 +229,7 @@ def mapping_info(spec, bone_map, python: str | None, wait: bool = False, env=Non
 
 # --- the job ----------------------------------------------------------------------------------
 
-STAGE_NAMES = {"checking the cache": "reading the video",
+STAGE_NAMES = {"cache: checking the joints cache": "reading the video",
                "2D keypoints": "decoding + 2D keypoints",
                "lifting": "lifting", "writing keys": "writing keys"}
 

@@ -11,11 +11,17 @@ MixSTE files need for their stored random state), so a file that would run code 
 key is accounted for: unknown, missing or mis-shaped parameters are errors, never skipped.
 The architecture and its sizes are read off the keys and shapes; only the number of attention
 heads is invisible in the weights (the published models all use 8).
+
+Nothing in a file is trusted before it is checked: metadata values must be of the right type,
+finite and in range, every tensor's shape must be the one the described network has (worked out
+on torch's meta device, so a file asking for a huge model costs nothing to refuse), and the
+weights must be finite, before the real network is built and loaded.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -26,6 +32,22 @@ FORMAT = "liftrig-lifter"
 FORMAT_VERSION = "1"
 JOINT_LAYOUT = "h36m-17"
 DEFAULT_HEADS = 8
+MAX_FPS = 1000.0  # above any camera's rate: a larger training frame rate is a damaged file
+
+# The constructor settings a weights file may ask for: the kind of number each is and a bound
+# generous for any lifter, so that a damaged or hostile file is refused by its numbers alone.
+# "count": a whole number from 1 to the bound; "counts": a list of them; "positive": a finite
+# number above 0, at most the bound; "rate": a fraction from 0 up to, not including, 1.
+CONFIG_LIMITS = {
+    "num_frames": ("count", 4096), "num_joints": ("count", 1024), "in_chans": ("count", 16),
+    "dim": ("count", 8192), "depth": ("count", 128), "layers": ("count", 128),
+    "hidden": ("count", 65536), "num_heads": ("count", 1024), "strides": ("counts", 4096),
+    "mlp_ratio": ("positive", 64.0), "drop": ("rate", 1), "attn_drop": ("rate", 1),
+    "drop_path": ("rate", 1), "dropout": ("rate", 1),
+}
+# Metadata entries save_safetensors writes itself; any others (the licence above all) describe
+# where the weights came from and are carried over when a file is converted.
+_DERIVED_METADATA = ("format", "format_version", "architecture", "config", "fps", "joints")
 
 # --- Name tables: (published name, our name, published weight is a 1x1 conv of ours) ----------
 # {i} is a layer index, {p} a module's parameter or buffer name, {rest} any dotted remainder.
@@ -138,6 +160,84 @@ def to_published_state_dict(state: dict, architecture: str) -> dict:
     return out
 
 
+# --- Checking numbers -------------------------------------------------------------------------
+
+def checked_number(value, name: str, kind: str = "positive", limit: float = math.inf):
+    """``value`` (a number, or text: a metadata entry, an option) as a number of ``kind`` (see
+    CONFIG_LIMITS) within ``limit``: an int for "count", else a float. Anything else (text that
+    is no number, NaN, infinity, a bool, out of range) raises a LiftRigError naming ``name``."""
+    bound = f" and at most {limit:g}" if math.isfinite(limit) else ""
+    want = {"count": f"a whole number of at least 1{bound}",
+            "positive": f"a finite number above 0{bound}",
+            "rate": "a number from 0 up to, not including, 1"}[kind]
+    number = value
+    if isinstance(value, str):
+        try:
+            number = int(value) if kind == "count" else float(value)
+        except ValueError:
+            number = None
+    ok = isinstance(number, (int, float)) and not isinstance(number, bool)  # True is an int
+    if ok and kind == "count":
+        ok = isinstance(number, int) and 1 <= number <= limit
+    elif ok:
+        try:
+            number = float(number)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+        ok = math.isfinite(number) and (0 <= number < 1 if kind == "rate" else 0 < number <= limit)
+    if not ok:
+        try:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        except ValueError:  # an int too long for Python to print
+            shown = "a number too long to print"
+        raise LiftRigError(f"{name} must be {want}, not {shown}")
+    return number
+
+
+def check_config(architecture: str, config, what: str) -> dict:
+    """The constructor settings ``config`` of ``architecture``, checked one by one against its
+    constructor's arguments and CONFIG_LIMITS, and num_heads against the widths it splits, so
+    that nothing is built from a bad value. Returns them as plain ints and floats."""
+    import inspect
+
+    from .models import ARCHITECTURES
+
+    if architecture not in ARCHITECTURES:
+        raise LiftRigError(f"{what}: unknown architecture {architecture!r} in its metadata "
+                           f"(known: {', '.join(ARCHITECTURES)}).")
+    if not isinstance(config, dict):
+        raise LiftRigError(f"{what}: its model settings are not a JSON object; the file is "
+                           "damaged: convert or download it again.")
+    arguments = inspect.signature(ARCHITECTURES[architecture]).parameters
+    unknown = sorted(str(k) for k in config if k not in arguments or k not in CONFIG_LIMITS)
+    if unknown:
+        raise LiftRigError(f"{what}: unknown {architecture} settings {', '.join(unknown[:4])} "
+                           "in its metadata; the file is damaged or from a newer LiftRig.")
+    checked = {}
+    for key, value in config.items():
+        kind, limit = CONFIG_LIMITS[key]
+        name = f"{what}: the model setting {key!r}"
+        if kind != "counts":
+            checked[key] = checked_number(value, name, kind, limit)
+        elif value is not None:  # P-STMO's strides (None: the published ones)
+            if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 16:
+                raise LiftRigError(f"{name} must be a list of 1 to 16 whole numbers, "
+                                   f"not {str(value)[:40]}")
+            checked[key] = [checked_number(v, name, "count", limit) for v in value]
+        else:
+            checked[key] = None
+    setting = lambda key: checked.get(key, arguments[key].default)  # noqa: E731
+    heads = setting("num_heads")
+    widths = [setting("dim")] + ([setting("dim") // 2] if architecture == "pstmo-pretrain" else [])
+    for width in widths:
+        if width % heads:
+            raise LiftRigError(f"{what}: num_heads {heads} does not divide the width {width} of "
+                               f"its attention layers; use a number of heads that divides "
+                               f"{width} (convert-checkpoint --num-heads; the published models "
+                               "use 8).")
+    return checked
+
+
 # --- Recognising a state dict ----------------------------------------------------------------
 
 def _published_architecture(keys) -> str | None:
@@ -216,28 +316,61 @@ def _numpy_globals() -> list:
             *names]
 
 
-def _read_pickle(path: Path):
+# torch's weights-only unpickler refuses a call in several wordings ("Unsupported global: GLOBAL
+# io.open was not an allowed global", "unsupported GLOBAL posix.system whose module posix is
+# blocked", "call reduce for unrecognized function ..."); these find it and what it would call.
+_REFUSED_CALL = re.compile(r"unsupported global|blocked|\bGLOBAL\s|unrecognized function",
+                           re.IGNORECASE)
+_CALLED = re.compile(r"\bGLOBAL\s+([\w.]+)|unrecognized function\s+(\S+)", re.IGNORECASE)
+# Lines of torch's message that are advice (among it: to load with weights_only=False, which
+# would run the file's code), never passed on.
+_TORCH_ADVICE = re.compile(r"weights.only|safe_globals|torch\.load|trust|documentation",
+                           re.IGNORECASE)
+
+
+def _refused_call(exc: Exception) -> str | None:
+    """What a pickle would have called when torch's weights-only unpickler refused it ('a Python
+    function' when unnamed); None when the refusal, if any, was for something else."""
     import pickle
+
+    message = str(exc)
+    if not (isinstance(exc, pickle.UnpicklingError) or re.search(r"weights.only", message, re.I)):
+        return None
+    if not _REFUSED_CALL.search(message):
+        return None
+    called = _CALLED.search(message)
+    return (called.group(1) or called.group(2)).rstrip(".") if called else "a Python function"
+
+
+def _detail(exc: Exception) -> str:
+    """One line saying why a file did not load, without torch's advice."""
+    message = str(exc).split("WeightsUnpickler error:")[-1]
+    line = next((l.strip() for l in message.splitlines()  # noqa: E741
+                 if l.strip() and not _TORCH_ADVICE.search(l)), "")
+    line = line if len(line) <= 160 else line[:157] + "..."
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
+def load_pickle(path, map_location="cpu", fix: str | None = None):
+    """``torch.load`` with ``weights_only=True`` (plus numpy's array constructors), every failure
+    a one-line LiftRigError; ``fix`` replaces its closing advice. A file that would run code is
+    refused as such: it is never worth loading with weights_only=False."""
     import torch
 
+    path = Path(path)
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
-        if "Unsupported global" in detail:  # a function or class the pickle would call
-            called = re.search(r"GLOBAL (\S+)", detail)
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # refused calls, truncated zips, bad magic, EOF, ...
+        called = _refused_call(exc)
+        if called is not None:
             raise LiftRigError(
-                f"{path} holds Python objects that could run code when loaded (it calls "
-                f"{called.group(1) if called else 'a Python function'}); "
-                "LiftRig only loads plain weights. Use the published checkpoint file itself, or "
-                "re-save its state dict with torch.save(model.state_dict(), ...).") from None
-        raise LiftRigError(f"{path} is not a readable checkpoint ({exc}); the file may be "
-                           "truncated or corrupt: download it again.") from None
-    except Exception as exc:  # truncated zip, bad magic, EOF, ...
-        raise LiftRigError(f"{path} is not a readable checkpoint ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); the file "
-                           "may be truncated or corrupt: download or convert it again.") from None
+                f"{path} would run code when loaded (it calls {called}): LiftRig refuses it and "
+                "only loads plain weights. "
+                f"{fix or 'Get the checkpoint from its publisher.'}") from None
+        raise LiftRigError(f"{path} is not a readable checkpoint ({_detail(exc)}); the file may "
+                           "be truncated or corrupt: "
+                           f"{fix or 'download or convert it again.'}") from None
 
 
 def _state_dict_in(obj, path: Path) -> dict:
@@ -259,13 +392,34 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:  # checks the header against the size
             metadata = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:
-        raise LiftRigError(f"{path} is not a readable .safetensors file ({exc}); it may be "
-                           "truncated: convert or download it again.") from None
+        raise LiftRigError(f"{path} is not a readable .safetensors file ({_detail(exc)}); it may "
+                           "be truncated: convert or download it again.") from None
     return state, metadata
+
+
+def _check_metadata(metadata: dict, path: Path) -> tuple[dict | None, float | None]:
+    """The model settings and training frame rate a LiftRig file records (None where absent),
+    parsed and checked; the settings are checked against the architecture later."""
+    config = fps = None
+    if "config" in metadata:
+        try:
+            config = json.loads(metadata["config"])
+        except (ValueError, RecursionError):
+            config = None
+        if not isinstance(config, dict):
+            raise LiftRigError(f"{path}: its metadata 'config' is not a JSON object of model "
+                               "settings; the file is damaged: convert or download it again.")
+    if "fps" in metadata:
+        try:
+            fps = checked_number(metadata["fps"], "its metadata 'fps'", "positive", MAX_FPS)
+        except LiftRigError as exc:
+            raise LiftRigError(f"{path}: {exc} (the frame rate the weights were trained at); "
+                               "the file is damaged: convert it again, passing --fps.") from None
+    return config, fps
 
 
 def _is_safetensors(path: Path) -> bool:
@@ -275,25 +429,73 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < 1 << 27
 
 
-def check_state_dict(model, state: dict, what: str, name_of=lambda key: key) -> None:
-    """Raise a LiftRigError naming unknown, missing and mis-shaped keys; else load strictly.
+def _shapes_of(architecture: str, config: dict, what: str) -> dict:
+    """Key -> shape of the parameters and buffers of the network ``config`` describes, without
+    allocating it: its tensors are made on torch's meta device (small helpers made with other
+    functions, such as MixSTE's drop-path rates, stay real)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
 
-    ``name_of`` maps our key names to the ones the user's file uses, for the message.
-    """
-    expected = model.state_dict()
-    unknown = sorted(name_of(k) for k in set(state) - set(expected))
-    missing = sorted(name_of(k) for k in set(expected) - set(state))
-    wrong = [f"{name_of(k)} {list(state[k].shape)} (expected {list(expected[k].shape)})"
-             for k in expected if k in state and state[k].shape != expected[k].shape]
+    from .models import build_model
+
+    factories = {torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn}
+
+    class OnMeta(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = dict(kwargs or {})
+            if func in factories and kwargs.get("device") is None:
+                kwargs["device"] = "meta"
+            return func(*args, **kwargs)
+
+    try:
+        with OnMeta():
+            model = build_model(architecture, config)
+    except (TypeError, ValueError) as exc:
+        raise LiftRigError(f"{what}: cannot build a {architecture} from {config} "
+                           f"({exc}).") from None
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _listed(items: list) -> str:
+    """The first four items, and how many more: a message stays one readable line."""
+    more = f" and {len(items) - 4} more" if len(items) > 4 else ""
+    return f"{', '.join(items[:4])}{more}"
+
+
+def _check_shapes(expected: dict, shapes: dict, what: str, name_of=lambda key: key) -> None:
+    """Raise a LiftRigError naming unknown, missing and mis-shaped keys (both dicts: key ->
+    shape). ``name_of`` maps our key names to the ones the user's file uses, for the message."""
+    unknown = sorted(name_of(k) for k in set(shapes) - set(expected))
+    missing = sorted(name_of(k) for k in set(expected) - set(shapes))
+    wrong = [f"{name_of(k)} {list(shapes[k])} (expected {list(expected[k])})"
+             for k in expected if k in shapes and tuple(shapes[k]) != tuple(expected[k])]
     problems = []
     for label, items in (("unknown keys", unknown), ("missing keys", missing),
                          ("wrong shapes", wrong)):
         if items:
-            more = f" and {len(items) - 4} more" if len(items) > 4 else ""
-            problems.append(f"{label}: {', '.join(items[:4])}{more}")
+            problems.append(f"{label}: {_listed(items)}")
     if problems:
         raise LiftRigError(f"{what} does not match the model it describes ({'; '.join(problems)}). "
                            "The file is damaged or from a different model version.")
+
+
+def _check_finite(state: dict, what: str, name_of=lambda key: key) -> None:
+    """Raise a LiftRigError naming the tensors holding NaN or infinity: such weights would turn
+    every pose into NaN without a word."""
+    bad = sorted(name_of(k) for k, v in state.items()
+                 if v.is_floating_point() and not bool(v.isfinite().all()))
+    if bad:
+        raise LiftRigError(f"{what} holds NaN or infinite weights ({_listed(bad)}): the training "
+                           "that wrote it diverged or the file is damaged. Use another "
+                           "checkpoint.")
+
+
+def check_state_dict(model, state: dict, what: str, name_of=lambda key: key) -> None:
+    """Raise a LiftRigError naming unknown, missing and mis-shaped keys, and non-finite values;
+    else load strictly. ``name_of`` maps our key names to the ones the user's file uses."""
+    _check_shapes({k: tuple(v.shape) for k, v in model.state_dict().items()},
+                  {k: tuple(v.shape) for k, v in state.items()}, what, name_of)
+    _check_finite(state, what, name_of)
     model.load_state_dict(state, strict=True)
 
 
@@ -325,46 +527,61 @@ def model_from_state_dict(state: dict, num_heads: int | None = None, config: dic
     if architecture not in NAME_TABLES:
         raise LiftRigError(f"{what}: unknown architecture {architecture!r} in its metadata.")
     if config is None:
-        config = infer_config(architecture, state, num_heads or DEFAULT_HEADS)
+        try:
+            config = infer_config(architecture, state,
+                                  DEFAULT_HEADS if num_heads is None else num_heads)
+        except (IndexError, ValueError, ZeroDivisionError):  # a tensor of the wrong rank
+            raise LiftRigError(f"{what}: the shapes of its tensors are not those of a "
+                               f"{architecture} model; the file is damaged or from another "
+                               "model.") from None
     elif num_heads is not None:
         config = {**config, "num_heads": num_heads}
+    config = check_config(architecture, config, what)
+    # Every key and shape against the network the settings describe, and every value finite,
+    # before that network is built: a file cannot make LiftRig allocate more than it holds.
+    expected = _shapes_of(architecture, config, what)
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    for key in expected:  # files from before PyTorch 0.4.1 lack these
+        if key.endswith("num_batches_tracked"):
+            shapes.setdefault(key, expected[key])
+    _check_shapes(expected, shapes, what, name_of)
+    _check_finite(state, what, name_of)
     try:
         model = build_model(architecture, config)
     except (TypeError, ValueError) as exc:
         raise LiftRigError(f"{what}: cannot build a {architecture} from {config} ({exc}).") from None
-    for key, value in model.state_dict().items():  # files from before PyTorch 0.4.1 lack these
+    for key, value in model.state_dict().items():
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = value
-    check_state_dict(model, state, what, name_of)
+    model.load_state_dict(state, strict=True)
     return model.float().eval(), architecture, config
 
 
 def read_checkpoint(path, num_heads: int | None = None):
     """Read any supported weights file. Returns ``(model, info)``: the float32 network on the CPU
-    in eval mode, and a dict with ``architecture``, ``config``, ``fps``, ``format``, ``path``."""
+    in eval mode, and a dict with ``architecture``, ``config``, ``fps``, ``format``, ``path``,
+    ``joints`` and ``provenance`` (the file's other metadata: its licence, recipe, source)."""
     from .models import PUBLISHED_FPS
 
     path = Path(path)
     if not path.is_file():
         raise LiftRigError(f"Model weights not found: {path}. Pass an existing checkpoint "
                            "(.safetensors, or a published MixSTE/P-STMO .bin/.pth).")
-    config = None
+    config = fps = None
     if _is_safetensors(path):
         state, metadata = _read_safetensors(path)
         fmt = "liftrig"
-        if "config" in metadata:
-            try:
-                config = json.loads(metadata["config"])
-            except ValueError:
-                raise LiftRigError(f"{path}: its metadata 'config' is not JSON.") from None
+        config, fps = _check_metadata(metadata, path)
     else:
-        state, metadata = _state_dict_in(_read_pickle(path), path), {}
+        state, metadata = _state_dict_in(load_pickle(path), path), {}
         fmt = "published" if _published_architecture(state) else "liftrig-pickle"
     model, architecture, config = model_from_state_dict(
         state, num_heads, config, metadata.get("architecture"), what=str(path))
-    fps = float(metadata.get("fps", PUBLISHED_FPS[architecture]))
+    fps = PUBLISHED_FPS[architecture] if fps is None else fps
+    provenance = {k: v for k, v in metadata.items() if k not in _DERIVED_METADATA}
     return model, {"architecture": architecture, "config": config, "fps": fps, "format": fmt,
-                   "path": str(path), "joints": metadata.get("joints", JOINT_LAYOUT)}
+                   "path": str(path), "joints": metadata.get("joints", JOINT_LAYOUT),
+                   "provenance": provenance}
 
 
 def save_safetensors(path, model, architecture: str, config: dict, fps: float,
@@ -382,15 +599,21 @@ def save_safetensors(path, model, architecture: str, config: dict, fps: float,
 
 
 def convert_checkpoint(src, dst, fps: float | None = None, num_heads: int | None = None) -> dict:
-    """Convert any supported weights file to LiftRig's ``.safetensors``; returns its info."""
+    """Convert any supported weights file to LiftRig's ``.safetensors``; returns its info.
+
+    The options are checked before anything is read; the source's own metadata (its licence
+    above all) is carried over, so converting cannot strip a licence from weights.
+    """
     dst = Path(dst)
     if dst.suffix != ".safetensors":
         raise LiftRigError(f"the converted file must end in .safetensors, not {dst.name!r}")
+    if fps is not None:
+        fps = checked_number(fps, "--fps", "positive", MAX_FPS)
+    if num_heads is not None:
+        num_heads = checked_number(num_heads, "--num-heads", "count", CONFIG_LIMITS["num_heads"][1])
     model, info = read_checkpoint(src, num_heads=num_heads)
     if fps is not None:
-        if not fps > 0:
-            raise LiftRigError(f"--fps must be positive, got {fps}")
-        info["fps"] = float(fps)
+        info["fps"] = fps
     save_safetensors(dst, model, info["architecture"], info["config"], info["fps"],
-                     source=Path(src).name)
+                     **{**info["provenance"], "joints": info["joints"], "source": Path(src).name})
     return info

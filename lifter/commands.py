@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 
+from ..checks import FRAME_NUMBER, FRAME_RATE, check_output_path, number_in
 from ..errors import LiftRigError
 
 
@@ -22,7 +23,7 @@ def add_commands(sub) -> None:
     p.add_argument("--from-json", metavar="DIR_OR_FILE",
                    help="read another detector's output instead of running MediaPipe: a COCO-17 "
                         "keypoint JSON file or a folder of OpenPose per-frame JSON files")
-    p.add_argument("--fps", type=float, help="frame rate, with --from-json and no VIDEO")
+    p.add_argument("--fps", type=FRAME_RATE, help="frame rate, with --from-json and no VIDEO")
     p.add_argument("--size", metavar="WxH", help="frame size, with --from-json and no VIDEO")
     p.set_defaults(handler=run_keypoints)
 
@@ -32,26 +33,26 @@ def add_detection_options(p) -> None:
     p.add_argument("--pose-model", default="full", metavar="lite|full|heavy|PATH",
                    help="MediaPipe pose model: a name (downloaded once) or a .task file "
                         "(default: full; env LIFTRIG_POSE_MODEL overrides the names)")
-    p.add_argument("--person", type=int, default=None, metavar="K",
+    p.add_argument("--person", type=number_in(0, 1000, integer=True), default=None, metavar="K",
                    help="follow the K-th person from the left at the start (0 = leftmost); "
                         "default: the most prominent")
-    p.add_argument("--max-people", type=int, default=2,
+    p.add_argument("--max-people", type=number_in(1, 50, integer=True), default=2,
                    help="how many people MediaPipe looks for per frame (default 2)")
-    p.add_argument("--start", type=int, default=0, help="first frame (default 0)")
-    p.add_argument("--end", type=int, default=None, help="frame after the last (default: the end)")
+    p.add_argument("--start", type=FRAME_NUMBER, default=0, help="first frame (default 0)")
+    p.add_argument("--end", type=FRAME_NUMBER, default=None,
+                   help="frame after the last (default: the end)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _parse_size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match:
-        raise LiftRigError(f"--size {text!r} is not WIDTHxHEIGHT, e.g. 1920x1080.")
+    if not match or not (0 < int(match[1]) <= 100_000 and 0 < int(match[2]) <= 100_000):
+        raise LiftRigError(f"--size {text!r} is not WIDTHxHEIGHT in pixels, e.g. 1920x1080.")
     return int(match[1]), int(match[2])
 
 
 def _check_output(path: str) -> None:
-    if not path.lower().endswith(".npz"):
-        raise LiftRigError(f"The keypoints file must end in .npz, got {path!r}.")
+    check_output_path(path, (".npz",), "keypoints file")
 
 
 def run_keypoints(args) -> int:
@@ -80,5 +81,5 @@ def run_keypoints(args) -> int:
                                    progress=progress)
     kp.save(args.output)
     print(f"{args.output}: {kp.num_frames} frames at {kp.fps:g} fps, subject found in "
-          f"{int(kp.valid.sum())} ({100 * kp.valid.mean():.0f} %)", file=sys.stderr)
+          f"{int(kp.valid.sum())} ({100 * kp.valid.mean():.0f} %)")
     return 0

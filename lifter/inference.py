@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import check_finite
 from ..errors import LiftRigError
 from ..formats import Keypoints2D
 from ..h36m import FLIP_PERMUTATION, NUM_JOINTS
@@ -30,6 +31,8 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 # (7,800 frames), a few GB of activations in bf16.
 ACTIVATION_BUDGET = {"cpu": 4_300_000, "mps": 35_000_000, "cuda": 70_000_000}
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default.safetensors"
+# Points further than this many frame sizes from the picture are broken detections.
+OUTSIDE_PICTURE = 10.0
 
 
 # --- numpy steps --------------------------------------------------------------------------------
@@ -199,7 +202,11 @@ class Lifter:
 
         kp = _as_keypoints(keypoints, fps, size)
         precision = resolve_precision(precision or self.precision, self.device)
-        points = normalize_screen(fill_missing(kp.keypoints, kp.valid), kp.size)
+        # A point far outside the picture (a broken detection, 1e30) counts as not detected.
+        with np.errstate(invalid="ignore"):
+            wild = (np.abs(kp.keypoints) > OUTSIDE_PICTURE * max(kp.size)).any(axis=-1)  # [F, 17]
+        raw = np.where(wild[..., None], np.nan, kp.keypoints)
+        points = normalize_screen(fill_missing(raw, kp.valid), kp.size)
 
         # Each row's time (frame_index may skip frames), then the model's grid over that span.
         steps = np.diff(kp.frame_index)
@@ -221,6 +228,7 @@ class Lifter:
         if flip:
             per_call = max(1, per_call // 2)  # positions per call; each runs plain and mirrored
         net = self._runner(precision)
+        report(progress, "lifting", 0, len(points))  # the bar's clock starts with the work
         with torch.inference_mode(), _autocast(self.device, precision):
             if self.architecture == "mixste":
                 joints = self._lift_mixste(net, x, flip, per_call, overlap, progress, len(points))
@@ -233,6 +241,8 @@ class Lifter:
         if model_times is not None:
             joints = resample(joints, model_times, times, cubic=True)
         joints[:, 0] = 0.0  # root-relative: the pelvis is the origin
+        check_finite("the lifted 3D joints", joints, "the model's weights are broken: "
+                     "use the default model or other --weights")
         return joints.astype(np.float32)
 
     # The flip-augmented network over a batch of windows [B, T, J, 2] -> [B, T', J, 3].

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..checks import FRAME_RATE, check_output_path, number_in
 from ..errors import LiftRigError
 from .commands import add_detection_options
 
@@ -43,9 +44,10 @@ def add_commands(sub) -> None:
                        "architecture, its sizes and the training frame rate.")
     c.add_argument("input", help="the checkpoint (.bin, .pth, .pt or .safetensors)")
     c.add_argument("output", help="the file to write (.safetensors)")
-    c.add_argument("--fps", type=float, default=None,
-                   help="frame rate the weights were trained at (default: MixSTE 50, P-STMO 25)")
-    c.add_argument("--num-heads", type=int, default=None,
+    c.add_argument("--fps", type=FRAME_RATE, default=None,
+                   help="frame rate the weights were trained at (default: the source's own, "
+                   "else MixSTE 50, P-STMO 25)")
+    c.add_argument("--num-heads", type=number_in(1, 256, integer=True), default=None,
                    help="attention heads, which weights do not reveal (default 8, as published)")
     c.set_defaults(handler=_convert)
 
@@ -56,11 +58,12 @@ def _lift(args) -> int:
     from .inference import load_lifter
 
     src, out = Path(args.input), Path(args.output)
-    if out.suffix.lower() in (".bvh", ".fbx", ".blend"):
-        return _lift_to_animation(args, src, out)
-    if out.suffix.lower() != ".npz":
+    if out.suffix.lower() not in (".npz", ".bvh", ".fbx", ".blend"):
         raise LiftRigError(f"cannot write {out.name!r}: use -o OUT.npz (joints), OUT.bvh, "
                            "OUT.fbx or OUT.blend (LiftRig's skeleton animated)")
+    check_output_path(out)
+    if out.suffix.lower() in (".bvh", ".fbx", ".blend"):
+        return _lift_to_animation(args, src, out)
     if not src.is_file():
         raise LiftRigError(f"input not found: {src}")
     lifter = load_lifter(args.weights, device=args.device, precision=args.precision)
@@ -75,6 +78,8 @@ def _lift(args) -> int:
                                    progress=progress)
         joints = lifter.lift(kp, flip=args.flip, progress=progress)
     kp.save(out, joints3d=joints)
+    print(f"{out}: 3D joints of {kp.num_frames} frames at {kp.fps:g} fps "
+          f"({int(kp.valid.sum())} with the subject detected)")
     return 0
 
 
@@ -90,7 +95,7 @@ def _lift_to_animation(args, src: Path, out: Path) -> int:
                           max_people=args.max_people, start=args.start, end=args.end)
     with terminal_progress(not args.no_progress) as progress:
         summary = lift_to_animation(src, out, options, progress)
-    print(summary, file=sys.stderr)
+    print(summary)
     return 0
 
 

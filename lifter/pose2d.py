@@ -107,7 +107,8 @@ class PoseDetector:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LiftRigError(
                 f"{model_path} is not a valid MediaPipe pose-landmarker model ({first_line}). "
-                "Delete it and let LiftRig download it again, or pass another --pose-model."
+                "Use another --pose-model (a model name, lite, full or heavy, is downloaded "
+                "and checked by LiftRig)."
             ) from None
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[PersonLandmarks]:

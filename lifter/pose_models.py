@@ -71,6 +71,25 @@ def cache_dir() -> Path:
     return base / "liftrig"
 
 
+def check_task_bundle(path: Path, downloaded: bool) -> Path:
+    """A MediaPipe ``.task`` bundle is a zip of ``.tflite`` models: refuse a truncated or
+    corrupt file before MediaPipe reads it (``downloaded``: LiftRig fetched it, and may again)."""
+    import zipfile
+
+    fix = ("delete it and LiftRig downloads it again" if downloaded else
+           "download the model again from its source, or use a model name (lite, full, heavy)")
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            names = bundle.namelist()
+            broken = bundle.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise LiftRigError(f"{path} is not a complete MediaPipe .task file ({exc}); {fix}.") from None
+    if broken is not None or not any(n.endswith(".tflite") for n in names):
+        raise LiftRigError(f"{path} is damaged or holds no pose model"
+                           f"{f' ({broken} is corrupt)' if broken else ''}; {fix}.")
+    return path
+
+
 def resolve_pose_model(model: str | os.PathLike = "full", *, download: bool = True,
                        progress: ProgressFn | None = None) -> Path:
     """The path of a pose model, given a name (lite/full/heavy) or a path to a ``.task`` file."""
@@ -81,17 +100,17 @@ def resolve_pose_model(model: str | os.PathLike = "full", *, download: bool = Tr
             raise LiftRigError(
                 f"Pose model {text!r} is neither a model name (lite, full, heavy) "
                 "nor an existing .task file. Check the path or use a model name.")
-        return path
+        return check_task_bundle(path, downloaded=False)
     if os.environ.get(ENV_MODEL):
         path = Path(os.environ[ENV_MODEL]).expanduser()
         if not path.is_file():
             raise LiftRigError(f"{ENV_MODEL} points to {path}, which does not exist. "
                                f"Fix or unset {ENV_MODEL}.")
-        return path
+        return check_task_bundle(path, downloaded=False)
     spec = POSE_MODELS[text]
     cached = cache_dir() / "models" / spec.filename
     if cached.is_file():
-        return cached
+        return check_task_bundle(cached, downloaded=True)
     if not download or os.environ.get(ENV_OFFLINE):
         raise LiftRigError(
             f"The {spec.name} pose model is not in {cached.parent} and downloading is off. "

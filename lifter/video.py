@@ -8,6 +8,7 @@ memory stays constant whatever the clip's length.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -112,6 +113,17 @@ def probe_video(path) -> VideoInfo:
     return info
 
 
+def _warn_if_cut_short(path, decoded_to: int, end: int | None, info: VideoInfo) -> None:
+    """Say so when a video stops decoding well before the length its header gives (a file cut
+    short by a copy or a download): the output then covers only the frames that decode."""
+    expected = info.frame_count if end is None else min(end, info.frame_count)
+    if info.frame_count > 0 and decoded_to < 0.98 * expected - 1:
+        logging.getLogger("liftrig").warning(
+            "%s stops after frame %d of the %d its header gives: the file looks cut short "
+            "(an unfinished copy or download?); only the frames that decode are used. Copy "
+            "the video again to use all of it.", Path(path).name, decoded_to, expected)
+
+
 def iter_frames(path, start: int = 0, end: int | None = None, prefetch: int = 4,
                 rgb: bool = True, info: VideoInfo | None = None) -> Iterator[Frame]:
     """Yield the frames ``start <= index < end`` of a video, decoded ahead in a thread.
@@ -145,6 +157,7 @@ def iter_frames(path, start: int = 0, end: int | None = None, prefetch: int = 4,
             while end is None or index < end:
                 ok, bgr = cap.read()
                 if not ok or bgr is None:
+                    _warn_if_cut_short(path, index, end, info)
                     break
                 ms = cap.get(cv2.CAP_PROP_POS_MSEC)
                 ms = int(round(ms)) if ms and np.isfinite(ms) else int(round(index * 1000 / info.fps))

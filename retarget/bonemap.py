@@ -15,18 +15,24 @@ its head there, a bone aimed at a point its tail there. JSON form (see the READM
 
 Point expressions are a joint name or a weighted sum (``0.5*Pelvis + 0.5*Thorax``); rig point
 expressions are sums of ``bone.head`` / ``bone.tail`` terms.
+
+Every value of the JSON form is checked as it is read: an unknown key, a wrong type, a non-finite
+or out-of-range number or a parent chain deeper than :data:`MAX_DEPTH` is a :class:`LiftRigError`
+naming the file, the bone and the field.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..checks import describe_json
 from ..errors import LiftRigError
 from ..h36m import JOINT_NAMES, NUM_JOINTS
 from .mocap_map import HEADTOP_IN_HEAD, NOSE_IN_HEAD
@@ -51,6 +57,15 @@ TWIST_RULES = {
 # Nose and head top of a rig's rest pose are placed from its head bone, scaled by the rig's
 # pelvis-thorax distance against this reference (the Bandai actors').
 REFERENCE_TRUNK = 0.43
+
+# Limits of the JSON form: beyond them a value is a mistake (or would overflow), not a rig.
+MAX_DEPTH = 256          # bones from a root down to the deepest; a BVH nests one block per level
+MAX_COORDINATE = 1e5     # metres, for a bone's head and tail
+MAX_ROLL = 360.0         # degrees
+MAX_WEIGHT = 1e3         # a weight in a point expression
+_MAP_KEYS = ("name", "bones", "points", "translation_bone", "skeleton")
+_RULE_KEYS = ("aim", "twist")
+_SKELETON_KEYS = ("parent", "head", "tail", "roll")
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,61 @@ class BoneMap:
 
 
 # ---------------------------------------------------------------------------------------------
+# Checks of JSON values: each error names the field, what was found and what is expected
+
+def _object(value, where: str, expected: str, keys: tuple[str, ...] | None = None) -> dict:
+    """``value`` when it is a JSON object whose keys are all among ``keys`` (None: any keys)."""
+    if not isinstance(value, dict):
+        raise LiftRigError(f"{where}: expected {expected}, got {describe_json(value)}")
+    unknown = [key for key in value if key not in keys] if keys is not None else []
+    if unknown:
+        hint = difflib.get_close_matches(unknown[0], keys, 1)
+        raise LiftRigError(f"{where} has the unknown key {unknown[0]!r}"
+                           + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                           + f"; its keys are {', '.join(keys)}")
+    return value
+
+
+def _text(value, where: str, optional: bool = False) -> str | None:
+    """A non-empty JSON string (or, when ``optional``, null)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise LiftRigError(f"{where}: expected text{' or null' if optional else ''}, "
+                           f"got {describe_json(value)}")
+    return value
+
+
+def _number(value, where: str, limit: float) -> float:
+    """A finite JSON number within +-``limit`` (not text, not true/false)."""
+    if type(value) not in (int, float) or not -limit <= value <= limit:   # refuses NaN too
+        raise LiftRigError(f"{where}: expected a finite number between {-limit:g} and "
+                           f"{limit:g}, got {describe_json(value)}")
+    return float(value)
+
+
+def _vector(value, where: str) -> np.ndarray:
+    """``[x, y, z]``: three finite JSON numbers (metres)."""
+    if not isinstance(value, list) or len(value) != 3:
+        raise LiftRigError(f"{where}: expected [x, y, z] (3 numbers, metres), "
+                           f"got {describe_json(value)}")
+    return np.array([_number(v, f"{where}[{i}]", MAX_COORDINATE) for i, v in enumerate(value)])
+
+
+def _weight(text: str, expression: str, what: str) -> float:
+    """A weight written in a point expression (``0.5`` in ``0.5*Pelvis``)."""
+    try:
+        weight = float(text)
+    except ValueError:
+        raise LiftRigError(f"{what}: the weight {text!r} in {expression!r} is not a number") \
+            from None
+    if not math.isfinite(weight) or abs(weight) > MAX_WEIGHT:
+        raise LiftRigError(f"{what}: the weight {text!r} in {expression!r} must be a finite "
+                           f"number between {-MAX_WEIGHT:g} and {MAX_WEIGHT:g}")
+    return weight
+
+
+# ---------------------------------------------------------------------------------------------
 # Parsing
 
 _TERM = re.compile(r"^\s*(?:([-+]?[0-9.]+(?:e[-+]?\d+)?)\s*\*)?\s*(.+?)\s*$", re.IGNORECASE)
@@ -142,13 +212,13 @@ _TERM = re.compile(r"^\s*(?:([-+]?[0-9.]+(?:e[-+]?\d+)?)\s*\*)?\s*(.+?)\s*$", re
 
 def _terms(text: str, what: str) -> list[tuple[float, str]]:
     if not isinstance(text, str) or not text.strip():
-        raise LiftRigError(f"{what}: expected a text expression, got {text!r}")
+        raise LiftRigError(f"{what}: expected a text expression, got {describe_json(text)}")
     out = []
     for part in text.split("+"):
         m = _TERM.match(part)
         if not m or not m.group(2):
             raise LiftRigError(f"{what}: cannot read {part.strip()!r} in {text!r}")
-        out.append((float(m.group(1)) if m.group(1) else 1.0, m.group(2)))
+        out.append((_weight(m.group(1), text, what) if m.group(1) else 1.0, m.group(2)))
     return out
 
 
@@ -178,7 +248,7 @@ def parse_rig_point(text: str, what: str = "point") -> RigPointExpr:
 
 def _check_twist(twist, bone: str) -> str:
     if not isinstance(twist, str):
-        raise LiftRigError(f"bone {bone!r}: twist must be text, got {twist!r}")
+        raise LiftRigError(f"bone {bone!r}: twist must be text, got {describe_json(twist)}")
     kind, _, arg = twist.partition(":")
     if kind not in TWIST_RULES:
         raise LiftRigError(f"bone {bone!r}: unknown twist {twist!r}; use one of "
@@ -210,40 +280,70 @@ def bone_map_from_dict(data: dict, default_name: str = "custom") -> BoneMap:
     if not isinstance(data, dict) or not isinstance(data.get("bones"), dict) or not data["bones"]:
         raise LiftRigError('a bone map needs "bones": {"BONE": {"aim": [FROM, TO], '
                            '"twist": RULE}, ...}')
+    _object(data, "the bone map", "an object", _MAP_KEYS)
     rules = []
     for bone, spec in data["bones"].items():
         if isinstance(spec, list):
             spec = {"aim": spec}
-        if not isinstance(spec, dict) or not isinstance(spec.get("aim"), list) \
-                or len(spec["aim"]) != 2:
-            raise LiftRigError(f'bone {bone!r}: expected {{"aim": [FROM, TO], "twist": RULE}}, '
-                               f"got {spec!r}")
-        rules.append(rule(bone, spec["aim"][0], spec["aim"][1], spec.get("twist", "swing")))
+        where = f"bone {bone!r}"
+        _object(spec, where, '{"aim": [FROM, TO], "twist": RULE}', _RULE_KEYS)
+        aim = spec.get("aim")
+        if not isinstance(aim, list) or len(aim) != 2:
+            raise LiftRigError(f'{where}: expected "aim": [FROM, TO], got {describe_json(aim)}')
+        rules.append(rule(bone, aim[0], aim[1], spec.get("twist", "swing")))
     points = []
-    for name, text in (data.get("points") or {}).items():
+    given = data.get("points")
+    for name, text in _object({} if given is None else given, '"points"',
+                              '{POINT: "BONE.head", ...}').items():
         parse_point(name, "points")  # the key must be a Human3.6M point
         points.append((name, parse_rig_point(text, f"point {name!r}")))
-    translation = data.get("translation_bone")
-    return BoneMap(name=str(data.get("name", default_name)), rules=tuple(rules),
-                   points=tuple(points), translation_bone=translation)
+    translation = _text(data.get("translation_bone"), '"translation_bone"', optional=True)
+    name = _text(data.get("name"), '"name"', optional=True) or default_name
+    return BoneMap(name=name, rules=tuple(rules), points=tuple(points),
+                   translation_bone=translation)
 
 
 def rig_from_dict(data: dict, name: str) -> Rig:
     """The ``"skeleton"`` part of a JSON bone map: ``{BONE: {"parent", "head", "tail",
     "roll"}}`` (metres, Z up, facing -Y; roll in degrees, optional)."""
+    _object(data, '"skeleton"', '{BONE: {"parent", "head", "tail", "roll"}, ...}')
     bones, rolls = [], []
     for bone, spec in data.items():
-        try:
-            head = np.asarray(spec["head"], float).reshape(3)
-            tail = np.asarray(spec["tail"], float).reshape(3)
-        except (KeyError, TypeError, ValueError):
-            raise LiftRigError(f'skeleton bone {bone!r}: needs "head": [x, y, z] and '
-                               '"tail": [x, y, z]') from None
+        where = f"skeleton bone {bone!r}"
+        _object(spec, where, '{"parent", "head": [x, y, z], "tail": [x, y, z], "roll"}',
+                _SKELETON_KEYS)
+        if "head" not in spec or "tail" not in spec:
+            raise LiftRigError(f'{where}: needs "head": [x, y, z] and "tail": [x, y, z]')
+        head = _vector(spec["head"], f"{where} head")
+        tail = _vector(spec["tail"], f"{where} tail")
         if np.linalg.norm(tail - head) < 1e-6:
-            raise LiftRigError(f"skeleton bone {bone!r}: head and tail coincide")
-        bones.append((bone, spec.get("parent"), head, tail))
-        rolls.append(np.radians(float(spec.get("roll", 0.0))))
+            raise LiftRigError(f"{where}: head and tail coincide")
+        bones.append((bone, _text(spec.get("parent"), f"{where} parent", optional=True),
+                      head, tail))
+        rolls.append(np.radians(_number(spec.get("roll", 0.0), f"{where} roll (degrees)",
+                                        MAX_ROLL)))
+    _check_depth({b: p for b, p, _, _ in bones}, name)
     return Rig.from_bones(name, bones, rolls)
+
+
+def _check_depth(parent_of: dict, rig_name: str) -> None:
+    """Refuse parent chains longer than :data:`MAX_DEPTH` bones, walking them without recursion;
+    unknown parents and cycles are left to :meth:`Rig.from_bones`, which names them."""
+    depth = {None: 0}
+    for start in parent_of:
+        chain, walked, bone = [], set(), start
+        while bone not in depth:
+            if bone not in parent_of or bone in walked:   # an unknown parent or a cycle
+                return
+            chain.append(bone)
+            walked.add(bone)
+            bone = parent_of[bone]
+        for bone in reversed(chain):
+            depth[bone] = depth[parent_of[bone]] + 1
+            if depth[bone] > MAX_DEPTH:
+                raise LiftRigError(f"rig {rig_name!r}: the parent chain from the root down to "
+                                   f"bone {bone!r} is {depth[bone]} bones long, more than the "
+                                   f'{MAX_DEPTH} allowed; check the skeleton\'s "parent" entries')
 
 
 def load_bone_map_json(path) -> tuple[BoneMap, Rig | None]:
@@ -255,9 +355,12 @@ def load_bone_map_json(path) -> tuple[BoneMap, Rig | None]:
         raise LiftRigError(f"cannot read the bone map {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise LiftRigError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except (ValueError, RecursionError) as exc:   # not UTF-8, a number too long, nested too deep
+        raise LiftRigError(f"{path} is not a readable JSON file ({exc})") from None
     try:
         bone_map = bone_map_from_dict(data, path.stem)
-        rig = rig_from_dict(data["skeleton"], bone_map.name) if data.get("skeleton") else None
+        skeleton = data.get("skeleton")
+        rig = rig_from_dict(skeleton, bone_map.name) if skeleton not in (None, {}) else None
     except LiftRigError as exc:
         raise LiftRigError(f"{path}: {exc}") from None
     return bone_map, rig

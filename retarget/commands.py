@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..checks import check_output_path, number_in
 from ..errors import LiftRigError
 
 RIG_CHOICES = "builtin|rigify|rigify-metarig|mixamo|ue5|MAP.json"
@@ -16,23 +17,23 @@ def add_commands(sub) -> None:
         "retarget", help="3D joints (.npz) -> animated rig (.bvh) with root motion and planted feet",
         description="Place the lifted joints in the world (root path from the 2D keypoints, floor "
                     "from the feet), smooth them, plant the feet, and solve a rig's bone "
-                    "rotations. Writes a BVH and adds `world` (float32 [F, 17, 3], metres, Z up) "
-                    "to the joints file.")
+                    "rotations. Writes a BVH; the joints file is only read (--world-out writes "
+                    "a copy with `world`, float32 [F, 17, 3], metres, Z up).")
     p.add_argument("joints", help="a joints file from `liftrig lift` (.npz with joints3d)")
     p.add_argument("-o", "--output", required=True, help="the BVH file to write (.bvh)")
     p.add_argument("--rig", default="builtin", metavar=RIG_CHOICES,
                    help="target rig: LiftRig's own skeleton fitted to the subject (default), a "
                         "preset, or a JSON bone map with a skeleton (see the README)")
-    p.add_argument("--smoothing", type=float, default=0.5, metavar="S",
+    p.add_argument("--smoothing", type=number_in(0, 1), default=0.5, metavar="S",
                    help="smoothing strength, 0 (off) to 1 (strong); default 0.5")
     p.add_argument("--foot-lock", choices=("on", "off"), default="on",
                    help="plant the feet while they touch the floor (default on)")
     p.add_argument("--root-motion", choices=("on", "off"), default="on",
                    help="off: keep the pelvis above the origin (in place); default on")
-    p.add_argument("--fov", type=float, default=None, metavar="DEG",
+    p.add_argument("--fov", type=number_in(1, 179), default=None, metavar="DEG",
                    help="the camera's field of view across the longer image side in degrees "
                         "(default 60, typical of phones); ignored with --focal-px")
-    p.add_argument("--focal-px", type=float, default=None, metavar="F",
+    p.add_argument("--focal-px", type=number_in(0, 1e6, low_open=True), default=None, metavar="F",
                    help="the camera's focal length in pixels, if known")
     p.add_argument("--facing", default="-y", choices=("-y", "+y", "-x", "+x", "camera"),
                    help="world axis the subject faces at the start (default -y, Blender's front "
@@ -41,8 +42,8 @@ def add_commands(sub) -> None:
                    help="BVH rotation channel order (default ZXY)")
     p.add_argument("--units", choices=("cm", "m"), default="cm",
                    help="BVH length unit (default cm; import into Blender with scale 0.01)")
-    p.add_argument("--no-world", dest="save_world", action="store_false",
-                   help="do not add `world` to the joints file")
+    p.add_argument("--world-out", metavar="OUT.npz", default=None,
+                   help="also write the joints file with `world` added, under this name")
     p.set_defaults(handler=run_retarget)
 
 
@@ -55,9 +56,12 @@ def run_retarget(args) -> int:
     if out.suffix.lower() != ".bvh":
         raise LiftRigError(f"cannot write {out.name!r}: `liftrig retarget` writes BVH files. "
                            "Use -o OUT.bvh.")
-    if not 0.0 <= args.smoothing <= 5.0:
-        raise LiftRigError(f"--smoothing {args.smoothing}: use a strength from 0 (off) to 1 "
-                           "(strong)")
+    check_output_path(out)
+    if args.world_out:
+        check_output_path(args.world_out, (".npz",), "--world-out file")
+        if Path(args.world_out).resolve() == src.resolve():
+            raise LiftRigError("--world-out must name a new file: `liftrig retarget` never "
+                               "changes its input")
     kp = Keypoints2D.load(src)
     options = RetargetOptions(
         smoothing=args.smoothing, foot_lock=args.foot_lock == "on",
@@ -65,10 +69,10 @@ def run_retarget(args) -> int:
         focal_px=args.focal_px, **({"fov_deg": args.fov} if args.fov is not None else {}))
     rig = args.rig if args.rig == "builtin" else load_rig(args.rig)
     result = retarget_clip(kp, None, options, rig)
+    if args.world_out:  # first: if it fails, no BVH is left behind either
+        kp.save(args.world_out, world=result.world)
     write_pose_bvh(out, result.pose, kp.fps, args.channel_order.upper(), args.units)
-    if args.save_world:
-        kp.save(src, world=result.world)
-    print(result.summary(), file=sys.stderr)
+    print(result.summary())
     if result.pose.bound.unmapped:
         print(result.pose.bound.report(), file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ from scipy.ndimage import binary_closing, binary_opening, maximum_filter1d, mini
 
 from ..h36m import JOINT_NAMES
 from .rotations import normalize
-from .smoothing import smooth
+from .smoothing import smooth, time_derivative
 from .solver import limb_hinge
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
@@ -50,13 +50,13 @@ def contact_signals(points: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndar
     height through a rolling minimum of about a second.
     """
     pelvis = points[:, J["Pelvis"]]
-    body_velocity = np.gradient(smooth(pelvis[:, :2], fps, BODY_SPEED_SMOOTHING), axis=0)
+    body_velocity = time_derivative(smooth(pelvis[:, :2], fps, BODY_SPEED_SMOOTHING))
     ankles = np.stack([points[:, J[leg[2]]] for leg in LEGS], 1)                 # [F, 2, 3]
     heights = smooth(ankles[:, :, 2], fps, 0.4)
     lower = heights.min(axis=1)
     window = 2 * int(round(0.5 * fps)) + 1
     heights = heights - smooth(minimum_filter1d(lower, window, mode="nearest"), fps, 1.0)[:, None]
-    relative = np.gradient(smooth(ankles[:, :, :2] - pelvis[:, None, :2], fps, 0.4), axis=0)
+    relative = time_derivative(smooth(ankles[:, :, :2] - pelvis[:, None, :2], fps, 0.4))
     speeds = np.linalg.norm(relative + body_velocity[:, None], axis=-1) * fps
     return heights, speeds
 

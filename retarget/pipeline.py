@@ -142,8 +142,8 @@ def retarget_points(world: np.ndarray, fps: float, options: RetargetOptions = Re
                     progress: ProgressFn | None = None) -> RetargetResult:
     """Retarget world points [F, 17, 3] (metres, Z up, floor Z = 0) onto ``rig``."""
     world = np.asarray(world, np.float64)
-    if world.ndim != 3 or world.shape[1:] != (NUM_JOINTS, 3) or len(world) < 2:
-        raise LiftRigError(f"expected points of shape [F >= 2, {NUM_JOINTS}, 3], "
+    if world.ndim != 3 or world.shape[1:] != (NUM_JOINTS, 3) or len(world) < 1:
+        raise LiftRigError(f"expected points of shape [F >= 1, {NUM_JOINTS}, 3], "
                            f"got {list(world.shape)}")
     if not np.isfinite(world).all():
         raise LiftRigError("the 3D joints contain NaN or infinite values")

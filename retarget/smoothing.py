@@ -30,3 +30,12 @@ def smooth(x: np.ndarray, fps: float, strength: float, scale: float = 1.0) -> np
     if window < 5:
         return x.copy()
     return savgol_filter(x, window, POLYORDER, axis=0, mode="interp")
+
+
+def time_derivative(x: np.ndarray) -> np.ndarray:
+    """Per-frame change of ``x`` [F, ...] (central differences; zero for a one-frame clip, which
+    has no motion), so that every stage takes clips of any length."""
+    x = np.asarray(x, np.float64)
+    if len(x) < 2:
+        return np.zeros_like(x)
+    return np.gradient(x, axis=0)

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import LiftRigError
 from ..h36m import JOINT_NAMES
 from .rotations import normalize
-from .smoothing import smooth
+from .smoothing import smooth, time_derivative
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 FEET = (J["LAnkle"], J["RAnkle"])
@@ -64,7 +64,7 @@ def planted_feet(points: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray:
     """Ankle positions [N, 3] that look planted: low along ``up`` and slow."""
     feet = smooth(points[:, list(FEET)], fps, 0.5)                        # [F, 2, 3]
     height = feet @ up                                                    # [F, 2]
-    speed = np.linalg.norm(np.gradient(feet, axis=0), axis=-1) * fps      # [F, 2]
+    speed = np.linalg.norm(time_derivative(feet), axis=-1) * fps      # [F, 2]
     low = height < np.nanpercentile(height, 5) + PLANTED_HEIGHT
     slow = speed < PLANTED_SPEED
     picked = feet[low & slow]
@@ -78,7 +78,7 @@ def estimate_up(points: np.ndarray, fps: float) -> np.ndarray:
         feet = planted_feet(points, up, fps)
         centred = feet - feet.mean(axis=0)
         _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        spread = s / np.sqrt(max(len(feet) - 1, 1))
+        spread = np.pad(s / np.sqrt(max(len(feet) - 1, 1)), (0, 3 - len(s)))  # few samples: 0
         if spread[1] >= MIN_SPREAD:
             normal = vt[2] * np.sign(vt[2] @ up)
         elif spread[0] >= MIN_SPREAD:

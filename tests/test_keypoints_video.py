@@ -170,6 +170,16 @@ def _corrupt_model(path):
     return path
 
 
+def _garbage_bundle(path):
+    """A well-formed zip whose models are noise: only MediaPipe itself can tell."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name in ("pose_detector.tflite", "pose_landmarks_detector.tflite"):
+            bundle.writestr(name, np.random.default_rng(0).bytes(4096))
+    return path
+
+
 BAD_INPUTS = {
     "missing file": (lambda d: d / "nowhere.mp4", None, "not found"),
     "not a video": (lambda d: (d / "notes.mp4").write_text("hello") and d / "notes.mp4", None,
@@ -179,7 +189,9 @@ BAD_INPUTS = {
     "nobody in it": (lambda d: _write_video(d / "wall.avi", [np.full((120, 160, 3), 90 + i, np.uint8)
                                                            for i in range(15)]),
                      None, "No person was detected"),
-    "corrupt model": (lambda d: VIDEOS["lab"], _corrupt_model, "not a valid MediaPipe"),
+    "truncated model": (lambda d: VIDEOS["lab"], _corrupt_model,
+                        "not a complete MediaPipe .task file"),
+    "corrupt model": (lambda d: VIDEOS["lab"], _garbage_bundle, "not a valid MediaPipe"),
 }
 
 
@@ -261,3 +273,19 @@ def test_native_stderr_is_captured_and_attached_to_a_failure():
     assert reached_terminal == "after\n"
     assert "the reason" in "\n".join(failure.value.__notes__)
     assert "quiet" not in "\n".join(failure.value.__notes__)
+
+
+def test_a_video_cut_short_is_reported(tmp_path):
+    """A real clip cut to 30 % of its bytes decodes only its first frames: the run says so
+    (one warning naming the file and the frames) and keeps the frames that decode."""
+    data = VIDEOS["outdoor"].read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(0.3 * len(data))])
+    with _capture_warnings() as warnings:
+        frames = sum(1 for _ in iter_frames(cut))
+    info = probe_video(cut)
+    assert 0 < frames < 0.9 * info.frame_count
+    assert any("cut.mp4" in w and "cut short" in w for w in warnings), warnings
+    with _capture_warnings() as warnings:
+        assert sum(1 for _ in iter_frames(VIDEOS["lab"])) == 100
+    assert not warnings

@@ -4,10 +4,16 @@
 The published layouts are generated here from their key names and shapes alone, and an
 independent reference forward (explicit einsums and softmax, written from the papers' description
 against those names) must agree with our modules to 1e-6 in float64 after a strict load.
+Bad files (code in a pickle, damaged metadata, non-finite weights) and bad options are one line
+naming the problem and the fix, exit 2, with nothing written and nothing large allocated.
 """
 
+import json
 import math
+import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,8 +22,8 @@ import torch
 from liftrig.cli import main
 from liftrig.errors import LiftRigError
 from liftrig.lifter import load_lifter
-from liftrig.lifter.checkpoints import (model_from_state_dict, read_checkpoint,
-                                        to_published_state_dict)
+from liftrig.lifter.checkpoints import (convert_checkpoint, model_from_state_dict,
+                                        read_checkpoint, to_published_state_dict)
 
 # --- published layouts, from key names and shapes ------------------------------------------------
 
@@ -442,7 +448,7 @@ def test_pickle_that_would_run_code_is_refused(tmp_path, writer):
             pickle.dump(payload, f, protocol=2)
     msg = _error(path)
     # (a tensor in a plain pickle is itself rebuilt by a call the loader refuses)
-    assert "could run code when loaded (it calls " in msg
+    assert "would run code when loaded (it calls " in msg and "weights_only" not in msg
     assert writer == "pickle" or "io.open" in msg
     assert not marker.exists()
     # newer pickle protocols are refused as unreadable before anything is called
@@ -476,3 +482,240 @@ def test_default_model_place(tmp_path, monkeypatch):
     assert main(["convert-checkpoint", str(tmp_path / "p.pth"),
                  str(tmp_path / "default.safetensors")]) == 0
     assert load_lifter(device="cpu").architecture == "pstmo"
+
+
+# --- bad input: one line naming the problem and the fix, exit 2, nothing written -----------------
+
+def _cli(*args):
+    """``python -m liftrig ARGS`` in a fresh process: (exit code, the non-empty stderr lines)."""
+    run = subprocess.run([sys.executable, "-m", "liftrig", *map(str, args)], capture_output=True,
+                         text=True, timeout=600)
+    return run.returncode, [line for line in run.stderr.splitlines() if line.strip()]
+
+
+class _System:
+    """A real attack: unpickling this would run a shell command that writes ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"echo pwned > {self.marker}",))
+
+
+SYSTEM = f"{os.system.__module__}.system"  # posix.system on Linux and macOS, nt.system on Windows
+
+
+def test_pickle_calling_os_system_is_refused_on_the_command_line(tmp_path):
+    marker, path, out = tmp_path / "pwned", tmp_path / "evil.pth", tmp_path / "out.safetensors"
+    torch.save({"model_pos": {"module." + k: v for k, v in mixste_published().items()},
+                "x": _System(marker)}, path)
+    code, lines = _cli("convert-checkpoint", path, out)
+    assert code == 2 and len(lines) == 1, lines
+    assert f"would run code when loaded (it calls {SYSTEM})" in lines[0]
+    assert "LiftRig refuses it" in lines[0] and "from its publisher" in lines[0]
+    assert "weights_only" not in lines[0] and "Traceback" not in lines[0]
+    assert not marker.exists() and not out.exists()
+    assert f"(it calls {SYSTEM})" in _error(path)  # the library says the same
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("message,called", [
+    ("Weights only load failed.\n\nTrying to load unsupported GLOBAL posix.system whose module "
+     "posix is blocked.\n\nCheck the documentation of torch.load (weights_only)", "posix.system"),
+    ("Weights only load failed. WeightsUnpickler error: Unsupported global: GLOBAL io.open was "
+     "not an allowed global by default.", "io.open"),
+    ("weights only load failed: unsupported global: global builtins.exec was not allowed",
+     "builtins.exec"),
+    ("Trying to call reduce for unrecognized function <built-in function system>", "<built-in"),
+    ("module subprocess is blocked", "a Python function"),
+    ("Unsupported operand 149", None),
+    ("pickle data was truncated", None),
+])
+def test_every_wording_of_a_refused_call_is_recognised(message, called):
+    from liftrig.lifter.checkpoints import _detail, _refused_call
+
+    assert _refused_call(pickle.UnpicklingError(message)) == called
+    assert "weights_only" not in _detail(pickle.UnpicklingError(message)).lower()
+    assert _refused_call(RuntimeError(message)) is None or "weights" in message.lower()
+
+
+def test_resume_from_a_checkpoint_that_would_run_code_is_one_line(tmp_path, capsys):
+    from training_helpers import mixste_recipe, write_recipe
+
+    run, marker = tmp_path / "run", tmp_path / "pwned"
+    run.mkdir()
+    recipe = write_recipe(tmp_path / "r.toml", mixste_recipe(tmp_path / "no-data", run))
+    torch.save({"recipe": "tiny_mixste", "epoch": 1, "rng": _System(marker)}, run / "checkpoint.pt")
+    before = sorted(p.name for p in run.iterdir())
+    code, lines = _cli("train", recipe, "--resume", "--no-progress")
+    assert code == 2 and len(lines) == 1, lines
+    assert f"would run code when loaded (it calls {SYSTEM})" in lines[0]
+    assert "weights_only" not in lines[0] and "fresh folder" in lines[0]
+    assert not marker.exists() and sorted(p.name for p in run.iterdir()) == before
+
+    torch.save({"recipe": "tiny_mixste", "epoch": 1}, run / "checkpoint.pt")  # not ours
+    assert main(["train", str(recipe), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a LiftRig training checkpoint (it lacks model, optimizer" in err
+    assert "\n" not in err
+
+
+def _retouched(tmp_path, name, metadata=None, tensors=None, base="mixste"):
+    """A LiftRig .safetensors converted from a small published model, then with some metadata
+    entries replaced (None: removed) and tensors changed by ``tensors(state)``."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    src = tmp_path / f"{base}.safetensors"
+    if not src.exists():
+        if base == "mixste":
+            save_mixste_file(tmp_path / "m.bin", mixste_published())
+        else:
+            save_pstmo_file(tmp_path / "m.bin", pstmo_published())
+        assert main(["convert-checkpoint", str(tmp_path / "m.bin"), str(src)]) == 0
+    with safe_open(str(src), framework="pt") as f:
+        meta, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    for key, value in (metadata or {}).items():
+        if value is None:
+            meta.pop(key, None)
+        else:
+            meta[key] = value if isinstance(value, str) else json.dumps(value)
+    if tensors:
+        tensors(state)
+    save_file(state, str(tmp_path / name), metadata=meta)
+    return tmp_path / name
+
+
+def _config(**changes):
+    base = {"num_frames": 27, "num_joints": 17, "in_chans": 2, "dim": 32, "depth": 2,
+            "num_heads": 8, "mlp_ratio": 2.0}
+    return {"config": {**base, **changes}}
+
+
+@pytest.mark.parametrize("metadata,expected", [
+    ({"fps": "abc"}, "its metadata 'fps' must be a finite number above 0"),
+    ({"fps": "nan"}, "'fps' must be a finite number"),
+    ({"fps": "inf"}, "'fps' must be a finite number"),
+    ({"fps": "0"}, "'fps' must be a finite number above 0"),
+    ({"fps": "-30"}, "'fps' must be a finite number above 0"),
+    ({"config": "{not json"}, "'config' is not a JSON object"),
+    ({"config": "[1, 2]"}, "'config' is not a JSON object"),
+    ({"config": "[" * 100_000}, "'config' is not a JSON object"),
+    ({"architecture": "resnet"}, "unknown architecture 'resnet'"),
+    (_config(dim="abc"), "'dim' must be a whole number"),
+    (_config(dim=32.5), "'dim' must be a whole number"),
+    (_config(dim=True), "'dim' must be a whole number"),
+    (_config(depth=10 ** 9), "'depth' must be a whole number of at least 1 and at most 128"),
+    (_config(num_frames=0), "'num_frames' must be a whole number of at least 1"),
+    (_config(num_heads=0), "'num_heads' must be a whole number of at least 1"),
+    (_config(num_heads=3), "num_heads 3 does not divide the width 32"),
+    (_config(mlp_ratio=float("nan")), "'mlp_ratio' must be a finite number above 0"),
+    (_config(drop_path=1.5), "'drop_path' must be a number from 0 up to"),
+    (_config(gate=1), "unknown mixste settings gate"),
+    # sizes that agree with no tensor of the file: refused before any network is built
+    (_config(dim=2048, depth=8), "embed.weight [32, 2] (expected [2048, 2])"),
+    (_config(num_frames=4096), "wrong shapes: temporal_pos [1, 27, 32] (expected [1, 4096, 32])"),
+    (_config(depth=3), "missing keys: spatial_blocks.2."),
+])
+def test_bad_safetensors_metadata_is_refused_before_building(tmp_path, monkeypatch, metadata,
+                                                              expected):
+    from liftrig.lifter import models
+
+    built = []
+
+    def spy(architecture, config):  # every network built, and on which device
+        model = real_build(architecture, config)
+        built.append(next(model.parameters()).device.type)
+        return model
+
+    path = _retouched(tmp_path, "bad.safetensors", metadata)
+    real_build = models.build_model
+    monkeypatch.setattr(models, "build_model", spy)
+    msg = _error(path)
+    assert expected in msg and "\n" not in msg
+    assert set(built) <= {"meta"}  # checked on shapes alone: nothing real was allocated
+
+
+def test_pstmo_metadata_is_checked_too(tmp_path):
+    bad = _retouched(tmp_path, "p.safetensors", {"config": {"num_frames": 27, "dim": 32,
+                     "hidden": 64, "layers": 2, "strides": [3, 3, 3], "num_heads": 8,
+                     "num_joints": 17, "in_chans": 2, "dropout": float("inf")}}, base="pstmo")
+    assert "'dropout' must be a number from 0 up to" in _error(bad)
+    bad = _retouched(tmp_path, "p2.safetensors", {"config": {"num_frames": 27, "dim": 32,
+                     "hidden": 64, "layers": 2, "strides": "333"}}, base="pstmo")
+    assert "'strides' must be a list" in _error(bad)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_weights_are_refused_at_load_time(tmp_path, value):
+    def spoil(state):
+        state["spatial_blocks.1.attn.proj.weight"][3, 4] = value
+
+    msg = _error(_retouched(tmp_path, "nan.safetensors", tensors=spoil))
+    assert "NaN or infinite weights (spatial_blocks.1.attn.proj.weight)" in msg
+    # a published checkpoint is named in the file's own terms
+    sd = mixste_published()
+    sd["TTEblocks.0.mlp.fc1.bias"][:] = value
+    assert "(TTEblocks.0.mlp.fc1.bias)" in _error_save(tmp_path / "nan.bin", sd)
+
+
+def test_all_nan_weights_on_the_command_line(tmp_path):
+    def spoil(state):
+        for tensor in state.values():
+            if tensor.is_floating_point():
+                tensor.fill_(float("nan"))
+
+    bad = _retouched(tmp_path, "all-nan.safetensors", tensors=spoil)
+    out = tmp_path / "o.safetensors"
+    code, lines = _cli("convert-checkpoint", bad, out)
+    assert code == 2 and len(lines) == 1, lines
+    assert "NaN or infinite weights" in lines[0] and "and " in lines[0] and "more" in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("option,value,expected", [
+    ("--fps", "inf", "argument --fps: inf is out of range"),
+    ("--fps", "nan", "argument --fps: nan is out of range"),
+    ("--fps", "0", "argument --fps: 0 is out of range"),
+    ("--num-heads", "0", "argument --num-heads: 0 is out of range"),
+])
+def test_convert_refuses_bad_options_at_the_command_line(tmp_path, option, value, expected):
+    save_pstmo_file(tmp_path / "p.pth", pstmo_published())
+    out = tmp_path / "p.safetensors"
+    code, lines = _cli("convert-checkpoint", tmp_path / "p.pth", out, option, value)
+    assert code == 2 and len(lines) == 1 and expected in lines[0], lines
+    assert not out.exists()
+
+
+def test_convert_refuses_heads_that_do_not_divide_the_width(tmp_path, capsys):
+    save_pstmo_file(tmp_path / "p.pth", pstmo_published(dim=32))
+    out = tmp_path / "p.safetensors"
+    assert main(["convert-checkpoint", str(tmp_path / "p.pth"), str(out), "--num-heads", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "num_heads 3 does not divide the width 32" in err and "\n" not in err
+    assert not out.exists()
+    for fps, heads in ((float("inf"), None), (0.0, None), (None, 0), (None, True)):
+        with pytest.raises(LiftRigError, match="must be"):  # the library checks them too
+            convert_checkpoint(tmp_path / "p.pth", out, fps=fps, num_heads=heads)
+    assert not out.exists()
+
+
+def test_converting_the_default_weights_keeps_their_licence(tmp_path):
+    from safetensors import safe_open
+
+    from liftrig.lifter.inference import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip("no default model installed")
+    out = tmp_path / "copy.safetensors"
+    assert main(["convert-checkpoint", str(DEFAULT_WEIGHTS), str(out), "--fps", "25"]) == 0
+    with safe_open(str(DEFAULT_WEIGHTS), framework="pt") as f:
+        before = f.metadata()
+    with safe_open(str(out), framework="pt") as f:
+        after = f.metadata()
+    assert before["license"] and after["license"] == before["license"]
+    assert after["license_note"] == before["license_note"]
+    assert after["joints"] == before["joints"] and after["fps"] == "25.0"
+    assert after["source"] == DEFAULT_WEIGHTS.name
+    assert load_lifter(out, device="cpu").info["provenance"]["license"] == before["license"]

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""`liftrig retarget`: a joints file in, a BVH out and `world` added; user mistakes -> one line."""
+"""`liftrig retarget`: a joints file in (only read), a BVH out, `world` on request; user mistakes
+-> one line."""
 
 import json
 
@@ -27,9 +28,12 @@ def joints_file(bandai_walk, film, tmp_path_factory):
 
 
 def test_retarget_writes_bvh_and_world(joints_file, tmp_path, capsys):
-    out = tmp_path / "walk.bvh"
-    assert main(["retarget", str(joints_file), "-o", str(out), "--smoothing", "0.3"]) == 0
-    kp = Keypoints2D.load(joints_file)
+    out, with_world = tmp_path / "walk.bvh", tmp_path / "walk-world.npz"
+    before = joints_file.read_bytes()
+    assert main(["retarget", str(joints_file), "-o", str(out), "--smoothing", "0.3",
+                 "--world-out", str(with_world)]) == 0
+    assert joints_file.read_bytes() == before                     # the input is never changed
+    kp = Keypoints2D.load(with_world)
     world = kp.extra["world"]
     assert world.dtype == np.float32 and world.shape == (kp.num_frames, 17, 3)
     assert "joints3d" in kp.extra                                 # the lifter's field is kept
@@ -39,14 +43,14 @@ def test_retarget_writes_bvh_and_world(joints_file, tmp_path, capsys):
     # LiftRig's BVH (cm, Y up) gives back the world points by forward kinematics.
     fk = forward_kinematics(motion, 0.01).positions @ Z_UP_TO_Y_UP
     assert np.abs(fk - world).max() < 1e-4
-    assert "foot skating" in capsys.readouterr().err
+    assert "foot skating" in capsys.readouterr().out              # the summary, on stdout
 
 
 def test_presets_in_place_and_channel_order(joints_file, tmp_path):
     out = tmp_path / "mixamo.bvh"
     assert main(["retarget", str(joints_file), "-o", str(out), "--rig", "mixamo",
                  "--root-motion", "off", "--foot-lock", "off", "--channel-order", "xyz",
-                 "--units", "m", "--no-world"]) == 0
+                 "--units", "m"]) == 0
     motion = read_bvh(out)
     assert motion.skeleton.names[0] == "mixamorig:Hips"
     assert motion.skeleton.channels[0] == ("Xposition", "Yposition", "Zposition",
@@ -75,10 +79,16 @@ def test_json_rig(joints_file, tmp_path):
     (["--rig", "daz"], "--rig 'daz'"),
     (["--rig", "missing.json"], "bone map not found"),
     (["--smoothing", "-1"], "--smoothing"),
+    (["--smoothing", "5"], "--smoothing"),
+    (["--focal-px", "0"], "--focal-px"),
+    (["--focal-px", "inf"], "--focal-px"),
+    (["--fov", "nan"], "--fov"),
+    (["--world-out", "same"], "never changes its input"),
     (["--channel-order", "XXY"], "channel order"),
 ])
 def test_user_mistakes_are_one_line(joints_file, tmp_path, capsys, args, message):
     out = tmp_path / "x.bvh"
+    args = [str(joints_file) if a == "same" else a for a in args]
     assert main(["retarget", str(joints_file), "-o", str(out), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("liftrig retarget: error:")
@@ -91,8 +101,9 @@ def test_missing_joints_in_some_frames_are_filled(joints_file, tmp_path):
     joints[10:13, 6] = np.nan
     holey = tmp_path / "holey.npz"
     kp.save(holey, joints3d=joints)
-    assert main(["retarget", str(holey), "-o", str(tmp_path / "x.bvh")]) == 0
-    assert np.isfinite(Keypoints2D.load(holey).extra["world"]).all()
+    assert main(["retarget", str(holey), "-o", str(tmp_path / "x.bvh"),
+                 "--world-out", str(tmp_path / "w.npz")]) == 0
+    assert np.isfinite(Keypoints2D.load(tmp_path / "w.npz").extra["world"]).all()
 
 
 def test_files_without_joints_or_bad_output_are_refused(tmp_path, capsys):

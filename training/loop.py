@@ -205,6 +205,58 @@ def _save_checkpoint(path: Path, state: dict) -> None:
         f.write(buffer.getvalue())
 
 
+RESUME_KEYS = ("recipe", "epoch", "model", "optimizer", "scheduler", "history", "best_val", "rng")
+
+
+def _read_resume_checkpoint(path: Path, device) -> dict:
+    """The training state in ``path`` (see ``train``), read as plain weights only; a file that
+    would run code, a damaged file or another kind of file is a one-line LiftRigError."""
+    from ..lifter.checkpoints import load_pickle
+
+    if not path.is_file():
+        raise LiftRigError(f"--resume: no checkpoint at {path}; start without "
+                           "--resume or pass the output folder of the interrupted run.")
+    fresh = "LiftRig did not write this file as it is: remove it, or train into a fresh folder."
+    state = load_pickle(path, map_location=device, fix=fresh)
+    missing = [k for k in RESUME_KEYS if k not in state] if isinstance(state, dict) else RESUME_KEYS
+    if missing:
+        raise LiftRigError(f"{path} is not a LiftRig training checkpoint (it lacks "
+                           f"{', '.join(missing[:4])}). {fresh}")
+    return state
+
+
+def _resume(path: Path, cfg: dict, model, optimizer, scheduler, device) -> tuple:
+    """Restore model, optimiser, schedule and RNG from ``path``; returns (history, best value,
+    next epoch). A checkpoint that does not fit the recipe is a one-line LiftRigError."""
+    import torch
+
+    from ..lifter.checkpoints import check_state_dict
+
+    state = _read_resume_checkpoint(path, device)
+    if state["recipe"] != cfg["name"]:
+        raise LiftRigError(f"{path} belongs to recipe {str(state['recipe'])[:60]!r}, not "
+                           f"{cfg['name']!r}: use a fresh output folder.")
+    weights = state["model"]
+    if not (isinstance(weights, dict) and all(isinstance(v, torch.Tensor) for v in weights.values())
+            and isinstance(state["epoch"], int) and isinstance(state["history"], list)):
+        raise LiftRigError(f"{path} is not a LiftRig training checkpoint (its model, epoch or "
+                           "history is of the wrong kind): train into a fresh folder.")
+    check_state_dict(model, state["model"], f"{path} (for recipe {cfg['name']!r})")
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        # (checkpoints written with the older ExponentialLR lack lr_lambdas; the schedule
+        # is a function of the epoch, which they hold)
+        scheduler.load_state_dict({"lr_lambdas": [None] * len(optimizer.param_groups),
+                                   **state["scheduler"]})
+        _set_rng_state(state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        detail = (str(exc).splitlines() or [""])[0][:120]
+        raise LiftRigError(f"{path}: its optimiser, schedule or random state does not fit this "
+                           f"recipe ({type(exc).__name__}: {detail}). Train into a fresh "
+                           "folder.") from None
+    return state["history"], state["best_val"], state["epoch"]
+
+
 def _rng_state() -> dict:
     import torch
 
@@ -276,21 +328,8 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
 
         ckpt_path = out / CHECKPOINT
         if resume:
-            if not ckpt_path.is_file():
-                raise LiftRigError(f"--resume: no checkpoint at {ckpt_path}; start without "
-                                   "--resume or pass the output folder of the interrupted run.")
-            state = torch.load(ckpt_path, map_location=ctx.device, weights_only=True)
-            if state["recipe"] != cfg["name"]:
-                raise LiftRigError(f"{ckpt_path} belongs to recipe {state['recipe']!r}, not "
-                                   f"{cfg['name']!r}: use a fresh output folder.")
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            # (checkpoints written with the older ExponentialLR lack lr_lambdas; the schedule
-            # is a function of the epoch, which they hold)
-            scheduler.load_state_dict({"lr_lambdas": [None] * len(optimizer.param_groups),
-                                       **state["scheduler"]})
-            history, best_val, start = state["history"], state["best_val"], state["epoch"]
-            _set_rng_state(state["rng"])
+            history, best_val, start = _resume(ckpt_path, cfg, model, optimizer, scheduler,
+                                               ctx.device)
         elif ctx.is_main and ckpt_path.exists():
             raise LiftRigError(f"{out} already holds a run: pass --resume to continue it, or "
                                "choose another output folder with --output.")
