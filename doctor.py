@@ -28,7 +28,6 @@ FIX_PRIVATE = ("in Blender use Preferences > Add-ons > LiftRig > Install depende
 MODULES = tuple((name, requirement, True) for name, requirement in PACKAGES[:1]) + (
     ("torch", "torch", True),) + tuple((name, requirement, True) for name, requirement in PACKAGES[1:])
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "lifter" / "weights" / "default.safetensors"
 
 
 def _check(name, ok, detail, needed=True, fix=""):
@@ -88,10 +87,13 @@ def check(pose_model: str = "full") -> dict:
         checks.append(_check(name, ok, detail, needed, "" if ok else fix))
 
     checks.append(_pose_model_check(pose_model))
-    present = DEFAULT_WEIGHTS.is_file()
-    checks.append(_check("default weights", present,
-                         str(DEFAULT_WEIGHTS) if present else f"missing: {DEFAULT_WEIGHTS}",
-                         False, "" if present else "pick a lifter checkpoint file in the panel"))
+    from .lifter.default_weights import PACKAGED, find_default_weights
+
+    found = find_default_weights()
+    checks.append(_check("default weights", found is not None,
+                         str(found) if found else f"missing: {PACKAGED}", False,
+                         "" if found else "install them in Preferences > Add-ons > LiftRig > "
+                         "Default lifter, or pick a lifter checkpoint file in the panel"))
     problems = [f"{c['name']}: {c['detail']}" + (f" - fix: {c['fix']}" if c["fix"] else "")
                 for c in checks if c["needed"] and not c["ok"]]
     return {"ok": not problems, "python": {"version": version, "executable": python},

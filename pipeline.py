@@ -3,7 +3,8 @@
 
 The one path the command line, the headless batch and the Blender panel share. The stages run
 in this Python when it has torch, mediapipe and scipy, or in a worker process with another
-interpreter (:mod:`liftrig.worker`); both give the same result.
+interpreter (:mod:`liftrig.worker`, started by :mod:`liftrig.worker_process`); both give the
+same result.
 """
 
 from __future__ import annotations
@@ -141,9 +142,10 @@ def joints_cache_path(source, options: LiftOptions = LiftOptions()) -> Path:
     elif os.environ.get(ENV_MODEL) and Path(os.environ[ENV_MODEL]).is_file():
         pose_model = file_digest(os.environ[ENV_MODEL])
     if options.weights is None:
+        from .lifter.default_weights import find_default_weights
         from .lifter.inference import DEFAULT_WEIGHTS
 
-        weights = DEFAULT_WEIGHTS
+        weights = find_default_weights(DEFAULT_WEIGHTS) or DEFAULT_WEIGHTS
     else:
         weights = Path(options.weights).expanduser()
     if not weights.is_file():
@@ -344,7 +346,7 @@ def solve_for_blender(source, armature=None, bone_map=None,
     if worker_python:
         import dataclasses
 
-        from .worker import solve_in_worker
+        from .worker_process import solve_in_worker
 
         if dataclasses.is_dataclass(retarget_options):
             retarget_options = dataclasses.asdict(retarget_options)
@@ -366,31 +368,13 @@ def solve_for_blender(source, armature=None, bone_map=None,
                       cache_joints=cache_joints)
 
 
-ANIMATION_SUFFIXES = (".bvh", ".fbx", ".blend")
+def lift_to_bvh(source, output, options: LiftOptions = LiftOptions(),
+                progress: ProgressFn | None = None) -> str:
+    """``liftrig lift VIDEO -o OUT.bvh`` on LiftRig's skeleton, with LiftRig's own writer (no
+    Blender needed; FBX and .blend go through the Blender shell, :mod:`liftrig.addon.batch`).
+    Returns a one-line summary."""
+    from .retarget.export import write_pose_bvh
 
-
-def lift_to_animation(source, output, options: LiftOptions = LiftOptions(),
-                      progress: ProgressFn | None = None) -> str:
-    """``liftrig lift VIDEO -o OUT.bvh|OUT.fbx|OUT.blend`` on LiftRig's skeleton: BVH with
-    LiftRig's own writer (no Blender needed), FBX and .blend through the Blender engine when
-    ``bpy`` is importable. Returns a one-line summary."""
-    output = Path(output)
-    suffix = output.suffix.lower()
-    if suffix not in ANIMATION_SUFFIXES:
-        raise LiftRigError(f"cannot write {output.name!r}: use .bvh, .fbx or .blend")
-    if suffix == ".bvh":
-        from .retarget.export import write_pose_bvh
-
-        kp, result = solve_clip(source, "builtin", options, progress=progress)
-        write_pose_bvh(output, result.pose, kp.fps)
-        return result.summary()
-    try:
-        import bpy  # noqa: F401
-    except ImportError:
-        raise LiftRigError(f"writing {suffix} needs Blender: install the bpy module "
-                           "(pip install 'liftrig[blender]'), run `blender -b --command liftrig "
-                           f"{source} -o {output}`, or write .bvh instead") from None
-    from .addon.batch import convert_one
-
-    row = convert_one(source, output, options, progress=progress)
-    return f"{row.frames} frames at {row.fps:g} fps -> {row.output}"
+    kp, result = solve_clip(source, "builtin", options, progress=progress)
+    write_pose_bvh(output, result.pose, kp.fps)
+    return result.summary()

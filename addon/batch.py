@@ -19,7 +19,7 @@ import bpy
 
 from ..checks import FRAME_NUMBER, OneLineParser, number_in
 from ..errors import Cancelled, LiftRigError
-from ..lifter.lift_commands import DEVICES, PRECISIONS
+from ..options import DEVICES, PRECISIONS
 from ..pipeline import VIDEO_SUFFIXES, LiftOptions, clip_name
 from ..progress import ProgressFn
 

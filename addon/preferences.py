@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -378,6 +379,38 @@ TORCH_BUILDS = [
 ]
 
 
+class LIFTRIG_OT_install_default_weights(bpy.types.Operator):
+    """Install LiftRig's default lifter from the released file (its SHA-256 is checked). The
+    weights are CC BY-NC 4.0: non-commercial use only"""
+
+    bl_idname = "liftrig.install_default_weights"
+    bl_label = "Install Default Lifter"
+    bl_options = {"INTERNAL"}
+
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
+    filter_glob: bpy.props.StringProperty(default="*.safetensors", options={"HIDDEN"})
+
+    def invoke(self, context, event):       # the button: a file browser first
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        from ..errors import LiftRigError
+        from ..lifter.default_weights import install_default_weights
+
+        if not self.filepath:
+            self.report({"ERROR"}, "Choose the default lifter's file (liftrig-default.safetensors)")
+            return {"CANCELLED"}
+        try:
+            target = install_default_weights(bpy.path.abspath(self.filepath))
+        except LiftRigError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Default lifter installed: {target}")
+        _redraw_preferences()
+        return {"FINISHED"}
+
+
 class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = PACKAGE
 
@@ -443,6 +476,23 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
             box.prop(self, "pose_model_path")
         else:
             self._draw_models(box)
+        self._draw_default_weights(layout.box())
+
+    def _draw_default_weights(self, box):
+        from ..lifter.default_weights import LICENSE_TEXT, find_default_weights
+
+        box.label(text="Default lifter")
+        col = box.column(align=True)
+        for line in textwrap.wrap(LICENSE_TEXT, 90):
+            col.label(text=line)
+        found = find_default_weights()
+        if found:
+            box.label(text=f"Installed: {found}", icon="CHECKMARK")
+            return
+        box.label(text="Not included in the extension (its licence is not free): install the "
+                       "released liftrig-default.safetensors once", icon="ERROR")
+        box.operator(LIFTRIG_OT_install_default_weights.bl_idname,
+                     text="Install from File...", icon="IMPORT")
 
     def _draw_private(self, context, box):
         venv = venv_dir()
@@ -509,4 +559,5 @@ CLASSES = (
     LIFTRIG_OT_cancel_install,
     LIFTRIG_OT_check_dependencies,
     LIFTRIG_OT_download_pose_model,
+    LIFTRIG_OT_install_default_weights,
 )

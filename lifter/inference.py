@@ -21,16 +21,16 @@ from ..checks import check_finite
 from ..errors import LiftRigError
 from ..formats import Keypoints2D
 from ..h36m import FLIP_PERMUTATION, NUM_JOINTS
+from ..options import DEVICES, PRECISIONS
 from ..progress import ProgressFn, report
+from .default_weights import PACKAGED
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEVICES = ("auto", "cuda", "mps", "cpu")
 # Token features per network call (windows x tokens x width): bounds the activations held at
 # once. On CPUs about two MixSTE-243 windows (a window and its mirror): larger batches fall out of
 # the caches and run slower. GPUs want many windows per call: 70 M is 32 MixSTE-243 windows
 # (7,800 frames), a few GB of activations in bf16.
 ACTIVATION_BUDGET = {"cpu": 4_300_000, "mps": 35_000_000, "cuda": 70_000_000}
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default.safetensors"
+DEFAULT_WEIGHTS = PACKAGED  # tests point it elsewhere
 # Points further than this many frame sizes from the picture are broken detections.
 OUTSIDE_PICTURE = 10.0
 
@@ -365,20 +365,24 @@ def load_lifter(path=None, device: str = "auto", precision: str = "auto",
     """Load lifting weights and return a :class:`Lifter` ready to ``lift()`` clips.
 
     ``path``: a LiftRig ``.safetensors`` file or a published MixSTE / P-STMO checkpoint; None
-    loads the default model installed at ``lifter/weights/default.safetensors`` in the package.
+    loads the default model: ``lifter/weights/default.safetensors`` in the package, else the
+    copy the Blender preferences installed (:mod:`.default_weights`).
     ``device``: auto | cuda | mps | cpu. ``precision``: auto | fp32 | bf16 | fp16.
     ``num_heads``: only for published checkpoints of non-standard models (default 8).
     """
     from .checkpoints import read_checkpoint
 
     if path is None:
-        if not DEFAULT_WEIGHTS.is_file():
+        from .default_weights import find_default_weights, installed_path
+
+        path = find_default_weights(DEFAULT_WEIGHTS)
+        if path is None:
             raise LiftRigError(
                 "no default lifting model is installed yet (LiftRig looks for "
-                f"{DEFAULT_WEIGHTS}). Pass weights explicitly: --weights PATH on the command "
-                "line, or load_lifter(PATH), with a MixSTE or P-STMO checkpoint or a LiftRig "
-                ".safetensors file.")
-        path = DEFAULT_WEIGHTS
+                f"{DEFAULT_WEIGHTS} and {installed_path()}; in Blender: Preferences > Add-ons "
+                "> LiftRig > Default lifter). Pass weights explicitly: --weights PATH on the "
+                "command line, or load_lifter(PATH), with a MixSTE or P-STMO checkpoint or a "
+                "LiftRig .safetensors file.")
     dev = resolve_device(device)
     resolve_precision(precision, dev)  # fail early on a bad name
     model, info = read_checkpoint(path, num_heads=num_heads)

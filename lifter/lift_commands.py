@@ -10,10 +10,8 @@ from pathlib import Path
 
 from ..checks import FRAME_RATE, check_output_path, number_in
 from ..errors import LiftRigError
+from ..options import DEVICES, PRECISIONS
 from .commands import add_detection_options
-
-DEVICES = ("auto", "cuda", "mps", "cpu")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def add_commands(sub) -> None:
@@ -84,17 +82,28 @@ def _lift(args) -> int:
 
 
 def _lift_to_animation(args, src: Path, out: Path) -> int:
-    """-o OUT.bvh|OUT.fbx|OUT.blend: lift, retarget onto LiftRig's skeleton, write the file."""
-    import sys
-
-    from ..pipeline import LiftOptions, lift_to_animation
+    """-o OUT.bvh|OUT.fbx|OUT.blend: lift, retarget onto LiftRig's skeleton, write the file
+    (BVH with LiftRig's own writer; FBX and .blend through Blender's ``bpy`` module)."""
+    from ..pipeline import LiftOptions, lift_to_bvh
     from ..progress import terminal_progress
 
     options = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
                           flip=args.flip, pose_model=args.pose_model, person=args.person,
                           max_people=args.max_people, start=args.start, end=args.end)
+    if out.suffix.lower() != ".bvh":
+        import importlib.util
+
+        if importlib.util.find_spec("bpy") is None:
+            raise LiftRigError(f"writing {out.suffix.lower()} needs Blender: install the bpy "
+                               "module (pip install 'liftrig[blender]'), run `blender -b "
+                               f"--command liftrig {src} -o {out}`, or write .bvh instead")
+        from ..addon.batch import convert_one  # the Blender shell writes FBX and .blend
     with terminal_progress(not args.no_progress) as progress:
-        summary = lift_to_animation(src, out, options, progress)
+        if out.suffix.lower() == ".bvh":
+            summary = lift_to_bvh(src, out, options, progress)
+        else:
+            row = convert_one(src, out, options, progress=progress)
+            summary = f"{row.frames} frames at {row.fps:g} fps -> {row.output}"
     print(summary)
     return 0
 

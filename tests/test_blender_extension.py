@@ -56,6 +56,10 @@ def test_extension_builds_validates_installs_and_enables(tmp_path):
     assert not [n for n in names if n.split("/")[0] in {"tests", "training", "benchmarks"}]
     assert not [n for n in names if n.split("/")[0] in {".pytest_cache", ".gitignore", "runs"}
                 or n.endswith(".pyc")]                     # local leftovers stay out too
+    # The CC BY-NC default weights are not bundled (the preferences install them); the model
+    # card that says so, and the pins the dependency installer uses, are.
+    assert not [n for n in names if n.endswith(".safetensors")]
+    assert {"lifter/weights/MODEL_CARD.md", "constraints.txt", "requirements.py"} <= names
     check = subprocess.run([sys.executable, str(blender_ext()), "validate", str(package)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -272,6 +272,7 @@ def test_preferences_draw_against_the_real_layout_api(monkeypatch, tmp_path):
             _draw_private = P.LIFTRIG_AP_preferences._draw_private
             _draw_check = P.LIFTRIG_AP_preferences._draw_check
             _draw_models = P.LIFTRIG_AP_preferences._draw_models
+            _draw_default_weights = P.LIFTRIG_AP_preferences._draw_default_weights
 
         def draw(**values):
             prefs = Prefs()
@@ -311,6 +312,16 @@ def test_preferences_draw_against_the_real_layout_api(monkeypatch, tmp_path):
         assert "Downloading the full pose model" in shown
         monkeypatch.setitem(P._download, "running", False)
         assert "Get Full" not in draw(pose_model_source="LOCAL")
+
+        from liftrig.lifter import default_weights
+
+        shown = draw()
+        assert any("CC BY-NC 4.0: non-commercial" in text for text in shown), shown
+        assert any(text.startswith("Installed: ") for text in shown)
+        monkeypatch.setattr(default_weights, "PACKAGED", tmp_path / "not-in-the-zip")
+        shown = draw()
+        assert "Install from File..." in shown
+        assert any("Not included in the extension" in text for text in shown)
     finally:
         for cls in reversed(P.CLASSES):
             bpy.utils.unregister_class(cls)
@@ -392,6 +403,33 @@ def test_pose_model_download_operator(monkeypatch, tmp_path):
     finally:
         system.use_online_access = online
         server.shutdown()
+        for cls in reversed(P.CLASSES):
+            bpy.utils.unregister_class(cls)
+
+
+def test_default_weights_install_operator(monkeypatch, tmp_path):
+    """The extension ships without the CC BY-NC weights: the operator installs the released
+    file into the user cache only when its SHA-256 is the released one."""
+    import bpy
+
+    from liftrig.addon import preferences as P
+    from liftrig.lifter import default_weights
+
+    monkeypatch.setenv("LIFTRIG_CACHE", str(tmp_path / "cache"))
+    installed = default_weights.installed_path()
+    wrong = tmp_path / "other.safetensors"
+    wrong.write_bytes(b"someone else's weights")
+    for cls in P.CLASSES:
+        bpy.utils.register_class(cls)
+    try:
+        with pytest.raises(RuntimeError, match="not LiftRig's released default weights"):
+            bpy.ops.liftrig.install_default_weights(filepath=str(wrong))
+        assert not installed.exists()
+        assert bpy.ops.liftrig.install_default_weights(
+            filepath=str(default_weights.PACKAGED)) == {"FINISHED"}
+        assert installed.read_bytes() == default_weights.PACKAGED.read_bytes()
+        assert default_weights.find_default_weights(tmp_path / "not-in-the-zip") == installed
+    finally:
         for cls in reversed(P.CLASSES):
             bpy.utils.unregister_class(cls)
 

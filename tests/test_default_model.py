@@ -49,6 +49,29 @@ def test_shipped_weights_are_installed_with_their_licence():
     assert "CC BY-NC 4.0" in card.read_text()
 
 
+def test_the_released_weights_are_the_shipped_file_and_install_from_a_local_copy(
+        tmp_path, monkeypatch):
+    """The extension installs exactly the released file (SHA-256), atomically, into the cache;
+    lifting then finds it without the packaged copy."""
+    from liftrig.errors import LiftRigError
+    from liftrig.lifter import default_weights as dw
+    from liftrig.lifter import inference, load_lifter
+
+    assert dw.file_sha256(dw.PACKAGED) == dw.SHA256
+    monkeypatch.setenv("LIFTRIG_CACHE", str(tmp_path / "cache"))
+    tampered = tmp_path / "tampered.safetensors"
+    tampered.write_bytes(dw.PACKAGED.read_bytes()[:-1] + b"\0")
+    with pytest.raises(LiftRigError, match="not LiftRig's released default weights"):
+        dw.install_default_weights(tampered)
+    assert not dw.installed_path().exists()
+    installed = dw.install_default_weights(dw.PACKAGED)
+    assert installed.read_bytes() == dw.PACKAGED.read_bytes()
+    monkeypatch.setattr(dw, "PACKAGED", tmp_path / "as-in-the-extension" / "default.safetensors")
+    monkeypatch.setattr(inference, "DEFAULT_WEIGHTS", dw.PACKAGED)
+    assert dw.find_default_weights() == installed
+    assert load_lifter(device="cpu").architecture == "mixste"
+
+
 def test_default_lifter_lifts_a_filmed_walk(walk_filmed):
     import torch
 
