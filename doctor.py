@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import sys
-from pathlib import Path
 
 from .requirements import PACKAGES
 

@@ -44,3 +44,11 @@ FLIP_PERMUTATION = tuple(
 
 # (parent, child) pairs: the 16 bones.
 BONES = tuple((p, j) for j, p in enumerate(PARENTS) if p >= 0)
+
+
+def mirror(poses, permutation=FLIP_PERMUTATION):
+    """Left/right mirror of poses [..., J, C] (numpy array or torch tensor): x negated, each
+    joint relabelled as its mirror image (``permutation``: this layout's, or another's)."""
+    out = poses[..., list(permutation), :]   # advanced indexing: a copy, for numpy and torch
+    out[..., 0] = -out[..., 0]
+    return out

@@ -139,10 +139,15 @@ def export_fbx(obj, path, scene=None) -> Path:
     return path
 
 
+BVH_SCALE = 100.0  # metres -> centimetres, as retarget/export.write_pose_bvh's default
+
+
 def export_bvh(obj, path, frame_start: int | None = None, frame_end: int | None = None,
                scene=None) -> Path:
     """The armature ``obj``'s animation as BVH through Blender's exporter (native rotation
-    orders, metres, Y up), over the scene's frame range unless given."""
+    orders, the armature's own axes), over the scene's frame range unless given. Lengths in
+    centimetres (scale 100), the unit of LiftRig's own BVH writer too, so the same request
+    gives the same unit whichever way it goes (import with scale 0.01)."""
     scene = scene or bpy.context.scene
     if obj is None or obj.type != "ARMATURE":
         raise LiftRigError("BVH export needs an armature")
@@ -152,7 +157,7 @@ def export_bvh(obj, path, frame_start: int | None = None, frame_end: int | None 
     end = scene.frame_end if frame_end is None else frame_end
     with _written_atomically(path, ".bvh") as tmp, _keeping_current_frame(scene), _only(obj):
         result = bpy.ops.export_anim.bvh(filepath=tmp, check_existing=False, frame_start=start,
-                                         frame_end=end, global_scale=1.0, rotate_mode="NATIVE",
+                                         frame_end=end, global_scale=BVH_SCALE, rotate_mode="NATIVE",
                                          root_transform_only=False)
         if "FINISHED" not in result:
             raise LiftRigError(f"Blender's BVH exporter failed for {path}")

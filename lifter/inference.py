@@ -20,7 +20,7 @@ import numpy as np
 from ..checks import check_finite
 from ..errors import LiftRigError
 from ..formats import Keypoints2D
-from ..h36m import FLIP_PERMUTATION, NUM_JOINTS
+from ..h36m import NUM_JOINTS, mirror
 from ..options import DEVICES, PRECISIONS
 from ..progress import ProgressFn, report
 from .default_weights import PACKAGED
@@ -126,13 +126,6 @@ def _as_keypoints(keypoints, fps, size) -> Keypoints2D:
                        frame_index=arrays.get("frame_index", np.arange(n)),
                        fps=float(np.asarray(arrays["fps"])),
                        size=tuple(int(v) for v in np.asarray(arrays["size"]).ravel()[:2]))
-
-
-def _mirror(x):
-    """Left/right mirror of poses [..., J, C] (a torch tensor): negate x, swap left/right joints."""
-    x = x[..., list(FLIP_PERMUTATION), :].clone()
-    x[..., 0] = -x[..., 0]
-    return x
 
 
 # --- the lifter -----------------------------------------------------------------------------
@@ -251,9 +244,9 @@ class Lifter:
 
         if not flip:
             return fn(windows).float()
-        both = fn(torch.cat([windows, _mirror(windows)])).float()
+        both = fn(torch.cat([windows, mirror(windows)])).float()
         plain, mirrored = both.chunk(2)
-        return 0.5 * (plain + _mirror(mirrored))
+        return 0.5 * (plain + mirror(mirrored))
 
     def _lift_mixste(self, net, x, flip, per_batch, overlap, progress, clip_frames):
         import torch
@@ -286,7 +279,7 @@ class Lifter:
         half = T // 2
         # Edge-pad so that every frame is the centre of a window of T frames.
         x = torch.cat([x[:1].expand(half, -1, -1), x, x[-1:].expand(T - 1 - half, -1, -1)])
-        clips = [x, _mirror(x)] if flip else [x]
+        clips = [x, mirror(x)] if flip else [x]
         # The frame encoder sees one frame at a time: encode every frame once, not T times.
         chunk = per_batch * T
         tokens = [torch.cat([net.encode_frames(c[i:i + chunk]) for i in range(0, len(c), chunk)])
@@ -298,7 +291,7 @@ class Lifter:
             centres = net.forward_tokens(torch.cat(windows)).float()  # [len * b, 1, J, 3]
             if flip:
                 plain, mirrored = centres.chunk(2)
-                centres = 0.5 * (plain + _mirror(mirrored))
+                centres = 0.5 * (plain + mirror(mirrored))
             out[i:j] = centres[:, 0]
             report(progress, "lifting", clip_frames * j // n, clip_frames)
         return out

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ..checks import check_finite
 from ..errors import LiftRigError
 from ..fileio import atomic_write
 from .rotations import euler_from_matrix
@@ -432,7 +433,10 @@ def _depth_first(children: dict[int, list[int]]):
 
 
 def write_bvh(path, motion: BvhMotion, precision: int = 6) -> None:
-    """Write ``motion`` to ``path`` atomically."""
+    """Write ``motion`` to ``path`` atomically (never with NaN or infinite numbers in it)."""
+    fix = "the rig or the joints it was solved from are broken; check the bone map and the input"
+    check_finite(f"the BVH offsets for {Path(path).name}", motion.skeleton.offsets, fix)
+    check_finite(f"the BVH motion for {Path(path).name}", motion.values, fix)
     text = format_bvh(motion, precision)
     with atomic_write(path, "w") as f:
         f.write(text)

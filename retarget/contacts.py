@@ -14,12 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, maximum_filter1d, minimum_filter1d
 
-from ..h36m import JOINT_NAMES
+from ..h36m import JOINT_INDEX as J
 from .rotations import normalize
 from .smoothing import smooth, time_derivative
 from .solver import limb_hinge
 
-J = {name: i for i, name in enumerate(JOINT_NAMES)}
 # (hip, knee, ankle, hinge rule) per foot; contacts arrays are [F, 2] in this order.
 LEGS = (("LHip", "LKnee", "LAnkle", "left-leg"), ("RHip", "RKnee", "RAnkle", "right-leg"))
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import LiftRigError
 from ..formats import Keypoints2D
+from ..h36m import JOINT_INDEX as J
 from ..h36m import JOINT_NAMES, NUM_JOINTS
 from ..progress import ProgressFn, report
 from .bonemap import BoundRig, bind, load_bone_map_json
@@ -23,7 +24,6 @@ from .smoothing import smooth
 from .solver import RigPose, solve_pose
 from .world import WorldFrame, world_frame
 
-J = {name: i for i, name in enumerate(JOINT_NAMES)}
 # The root path's depth is the noisiest coordinate: it is smoothed over a wider window.
 ROOT_SMOOTHING_SCALE = 2.0
 

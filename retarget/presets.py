@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import LiftRigError
-from ..h36m import BONES, JOINT_NAMES, LEFT_JOINTS, PARENTS, RIGHT_JOINTS
+from ..h36m import BONES, JOINT_INDEX, JOINT_NAMES, LEFT_JOINTS, PARENTS, RIGHT_JOINTS
 from .bonemap import BoneMap, BoundRig, bind, parse_rig_point, rule
 from .mocap_map import HEADTOP_IN_HEAD, NOSE_IN_HEAD
 from .rig import Rig
@@ -118,7 +118,7 @@ def builtin_rig(points: np.ndarray) -> Rig:
     medians over the clip, left/right symmetric; the trunk (hips, shoulders, neck, head) keeps
     the subject's median shape; arms out in a T-pose, legs straight, feet on the floor Z=0."""
     points = np.asarray(points, np.float64)
-    idx = {n: i for i, n in enumerate(JOINT_NAMES)}
+    idx = JOINT_INDEX
     length = dict(zip((c for _, c in BONES), _bone_lengths(points)))
     P = lambda n: points[:, idx[n]]                                     # noqa: E731
 

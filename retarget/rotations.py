@@ -10,6 +10,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ..motion import quaternions_from_matrices, sign_continuous
+
+# One conversion for the whole package (numpy only, so Blender's side shares it): matrices ->
+# unit quaternions (w, x, y, z), and sign flips that keep each channel continuous in time.
+quat_from_matrix = quaternions_from_matrices
+continuous_quaternions = sign_continuous
+
 EPS = 1e-9
 
 
@@ -24,33 +31,12 @@ def _as_rotation(matrices: np.ndarray) -> tuple[Rotation, tuple[int, ...]]:
     return Rotation.from_matrix(matrices.reshape(-1, 3, 3)), lead
 
 
-def quat_from_matrix(matrices: np.ndarray) -> np.ndarray:
-    """[..., 3, 3] rotation matrices -> [..., 4] unit quaternions (w, x, y, z)."""
-    rot, lead = _as_rotation(np.asarray(matrices, np.float64))
-    xyzw = rot.as_quat()
-    return np.concatenate([xyzw[:, 3:], xyzw[:, :3]], axis=-1).reshape(*lead, 4)
-
-
 def matrix_from_quat(quats: np.ndarray) -> np.ndarray:
     """[..., 4] quaternions (w, x, y, z) -> [..., 3, 3] rotation matrices."""
     q = np.asarray(quats, np.float64)
     lead = q.shape[:-1]
     xyzw = np.concatenate([q[..., 1:], q[..., :1]], axis=-1).reshape(-1, 4)
     return Rotation.from_quat(xyzw).as_matrix().reshape(*lead, 3, 3)
-
-
-def continuous_quaternions(quats: np.ndarray) -> np.ndarray:
-    """Flip signs along the first (time) axis so consecutive quaternions never jump by q -> -q.
-
-    ``quats`` is [F, ..., 4]; each channel is made continuous on its own.
-    """
-    q = np.array(quats, np.float64, copy=True)
-    if len(q) < 2:
-        return q
-    dots = np.sum(q[1:] * q[:-1], axis=-1)             # [F-1, ...]
-    flips = np.cumsum(dots < 0, axis=0) % 2 == 1        # a flip persists until the next one
-    q[1:][flips] *= -1
-    return q
 
 
 def angle_between_rotations(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..h36m import JOINT_INDEX as J
 from ..h36m import JOINT_NAMES
 from .bonemap import BoundRig, evaluate_rig_point, parse_point
 from .rig import Rig
 from .rotations import (best_fit_rotation, continuous_quaternions, matrix_from_quat, normalize,
                         quat_from_matrix, rotation_aligning, swing_rotation)
 
-J = {name: i for i, name in enumerate(JOINT_NAMES)}
 
 # A limb's bend plane is ill-defined when it is straight: its pole then keeps the axis of the
 # frames around it (HINGE_MEMORY, against |sin bend| for the bend itself) and leans on a fallback

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import LiftRigError
-from ..h36m import JOINT_NAMES
+from ..h36m import JOINT_INDEX as J
 from .rotations import normalize
 from .smoothing import smooth, time_derivative
 
-J = {name: i for i, name in enumerate(JOINT_NAMES)}
 FEET = (J["LAnkle"], J["RAnkle"])
 FACINGS = ("-y", "+y", "-x", "+x", "camera")
 ANKLE_HEIGHT_PER_SHIN = 0.28   # the ankle joint above the floor, as a share of the shin (mocap)

@@ -32,7 +32,8 @@ def reimport(path):
         export.ensure_addon("io_anim_bvh")
         # Blender's BVH exporter writes Blender's own axes (Z up): read them back unchanged.
         bpy.ops.import_anim.bvh(filepath=str(path), rotate_mode="NATIVE", axis_forward="Y",
-                                axis_up="Z", update_scene_fps=True)
+                                axis_up="Z", update_scene_fps=True,
+                                global_scale=1 / export.BVH_SCALE)  # the file is in cm
     armatures = [o for o in bpy.data.objects if o.type == "ARMATURE"]
     assert len(armatures) == 1 and len(bpy.data.objects) == 1   # only the armature went out
     arm = armatures[0]

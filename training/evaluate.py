@@ -17,11 +17,9 @@ from .data.windows import chunk_starts, window_indices
 
 def _mirror_t(x):
     """Left/right mirror of poses [..., J, C] (torch), in the layout that J joints mean."""
-    from .data.windows import flip_permutation
+    from .data.windows import mirror
 
-    x = x[..., list(flip_permutation(x.shape[-2])), :].clone()
-    x[..., 0] = -x[..., 0]
-    return x
+    return mirror(x)
 
 
 def predict(model, architecture: str, pose2d: np.ndarray, dilation: int = 1, flip: bool = True,

@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import LiftRigError
 from ...fileio import save_npz_atomic
-from ...h36m import FLIP_PERMUTATION
+from ...h36m import mirror as mirror_poses
 from ...lifter.landmarks import coco17_to_h36m
 from ...progress import ProgressFn, report
 from .bodies import BodyRanges, repose, sample_body
@@ -373,9 +373,7 @@ def film(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
         h36m = root + scale * (h36m - root)   # a taller or shorter subject, same path
         coco = root + scale * (coco - root)
     if mirror:  # the world mirrored left/right (x negated), joints relabelled
-        h36m, coco = h36m[:, list(FLIP_PERMUTATION)].copy(), coco[:, list(COCO_FLIP)].copy()
-        h36m[..., 0] *= -1
-        coco[..., 0] *= -1
+        h36m, coco = mirror_poses(h36m), mirror_poses(coco, COCO_FLIP)
     if noise is not None:
         coco = _landmark_offsets(rng, coco, noise)
     if seen_targets:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import h36m as h36m_layout
 from .h36m import Sequence
 
 
@@ -45,12 +46,10 @@ def flip_permutation(num_joints: int) -> tuple[int, ...]:
     raise ValueError(f"no left/right mirror known for a {num_joints}-joint layout")
 
 
-def mirror(poses: np.ndarray) -> np.ndarray:
-    """Left/right mirror of poses [..., J, C] (numpy): x negated, left and right joints swapped
-    (J = 17: Human3.6M-17; J = 15: HumanEva-15)."""
-    out = poses[..., list(flip_permutation(poses.shape[-2])), :].copy()
-    out[..., 0] *= -1
-    return out
+def mirror(poses):
+    """Left/right mirror of poses [..., J, C] (numpy or torch): x negated, left and right joints
+    swapped (J = 17: Human3.6M-17; J = 15: HumanEva-15)."""
+    return h36m_layout.mirror(poses, flip_permutation(poses.shape[-2]))
 
 
 class WindowDataset:
