@@ -14,8 +14,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from .errors import LiftRigError
 
 
@@ -62,8 +60,10 @@ def check_number(name: str, value, low: float, high: float, *, integer: bool = F
     return int(number) if integer else number
 
 
-def check_finite(name: str, values: np.ndarray, fix: str) -> np.ndarray:
+def check_finite(name: str, values, fix: str):
     """Refuse an array with NaN or infinite values at a hand-off between stages."""
+    import numpy as np  # here: the command line's parsers import this module and stay light
+
     values = np.asarray(values)
     if values.size and not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).sum())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import bpy
 
-from ..checks import FRAME_NUMBER, OneLineParser, number_in
+from ..checks import FRAME_NUMBER, OneLineParser, check_output_path, number_in
 from ..errors import Cancelled, LiftRigError
 from ..options import DEVICES, PRECISIONS
 from ..pipeline import VIDEO_SUFFIXES, LiftOptions, clip_name
@@ -121,6 +121,8 @@ def output_paths(sources: list[Path], output: str, fmt: str) -> list[Path]:
     bad = [p for p in paths if p.suffix.lower() not in FORMATS]
     if bad:
         raise LiftRigError(f"cannot write {bad[0].name!r}: use .fbx, .bvh or .blend")
+    for path in paths:  # before any clip is converted
+        check_output_path(path)
     return paths
 
 

@@ -111,6 +111,7 @@ def _lift_to_animation(args, src: Path, out: Path) -> int:
 def _convert(args) -> int:
     from .checkpoints import convert_checkpoint
 
+    check_output_path(args.output, (".safetensors",), "converted file")
     info = convert_checkpoint(args.input, args.output, fps=args.fps, num_heads=args.num_heads)
     print(f"{args.output}: {info['architecture']} {info['config']} at {info['fps']:g} fps")
     return 0

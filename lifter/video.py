@@ -113,15 +113,15 @@ def probe_video(path) -> VideoInfo:
     return info
 
 
-def _warn_if_cut_short(path, decoded_to: int, end: int | None, info: VideoInfo) -> None:
-    """Say so when a video stops decoding well before the length its header gives (a file cut
-    short by a copy or a download): the output then covers only the frames that decode."""
+def _cut_short_warning(path, decoded_to: int, end: int | None, info: VideoInfo) -> str | None:
+    """What to say when a video stops decoding well before the length its header gives (a
+    file cut short by a copy or a download): the output then covers only the frames that decode."""
     expected = info.frame_count if end is None else min(end, info.frame_count)
     if info.frame_count > 0 and decoded_to < 0.98 * expected - 1:
-        logging.getLogger("liftrig").warning(
-            "%s stops after frame %d of the %d its header gives: the file looks cut short "
-            "(an unfinished copy or download?); only the frames that decode are used. Copy "
-            "the video again to use all of it.", Path(path).name, decoded_to, expected)
+        return (f"{Path(path).name} stops after frame {decoded_to} of the {expected} its header "
+                "gives: the file looks cut short (an unfinished copy or download?); only the "
+                "frames that decode are used. Copy the video again to use all of it.")
+    return None
 
 
 def iter_frames(path, start: int = 0, end: int | None = None, prefetch: int = 4,
@@ -141,6 +141,7 @@ def iter_frames(path, start: int = 0, end: int | None = None, prefetch: int = 4,
     frames: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
     stop = threading.Event()
     done = object()
+    notes: list[str | None] = []
 
     def put(item) -> bool:
         while not stop.is_set():
@@ -157,7 +158,8 @@ def iter_frames(path, start: int = 0, end: int | None = None, prefetch: int = 4,
             while end is None or index < end:
                 ok, bgr = cap.read()
                 if not ok or bgr is None:
-                    _warn_if_cut_short(path, index, end, info)
+                    # Said by the consumer's thread: MediaPipe's stderr may be captured now.
+                    notes.append(_cut_short_warning(path, index, end, info))
                     break
                 ms = cap.get(cv2.CAP_PROP_POS_MSEC)
                 ms = int(round(ms)) if ms and np.isfinite(ms) else int(round(index * 1000 / info.fps))
@@ -180,6 +182,8 @@ def iter_frames(path, start: int = 0, end: int | None = None, prefetch: int = 4,
         while True:
             item = frames.get()
             if item is done:
+                for note in filter(None, notes):
+                    logging.getLogger("liftrig").warning(note)
                 return
             if isinstance(item, BaseException):
                 raise item
