@@ -3,7 +3,7 @@
 #   make test                         set up .venv (first time only), then run the tests
 # For maintainers:
 #   make test-latest                  the tests on the newest releases pyproject.toml admits (.venv-latest)
-#   make lock                         write constraints.txt from .venv (after test-latest passed there)
+#   make lock                         write constraints.txt from .venv-latest (after test-latest passed)
 PYTHON ?= python3.11
 VENV := .venv
 # Extra pip arguments for torch, e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu128"
@@ -43,9 +43,10 @@ test-latest:
 	@.venv-latest/bin/python -m pip freeze --exclude-editable | sed 's/+[a-z0-9.]*//' | sort > .venv-latest/freeze.txt
 	@grep -v '^#' $(CONSTRAINTS) | sort | join -t= -j1 - .venv-latest/freeze.txt -o 0,1.3,2.3 2>/dev/null \
 		| awk -F= '$$2 != $$3 {print "  " $$1 ": " $$2 " -> " $$3}' || true
-	.venv-latest/bin/python -m pytest
+	LIFTRIG_UNPINNED=1 .venv-latest/bin/python -m pytest
 
-lock: $(VENV)/.installed
-	{ sed -n '1,3p' $(CONSTRAINTS); $(VENV)/bin/python -m pip freeze --exclude-editable \
+lock:
+	@test -x .venv-latest/bin/python || { echo "run make test-latest first"; exit 2; }
+	{ sed -n '1,3p' $(CONSTRAINTS); .venv-latest/bin/python -m pip freeze --exclude-editable \
 		| sed 's/+[a-z0-9.]*//' | grep -v '^liftrig'; } > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)

@@ -129,10 +129,13 @@ def test_requirements_follow_pyproject():
             name, version = line.split("==")
             pinned[name.lower().replace("_", "-")] = version
     assert "torch==" + pinned["torch"] == requirements.TORCH
-    # Every requirement is pinned, at the version installed here (the one the tests run on).
+    # Every requirement is pinned, at the version installed here (the one the tests run on),
+    # except in `make test-latest`, which runs the newest releases on purpose.
     for requirement in (*requirements.REQUIREMENTS, "bpy", "pytest"):
         name = re.split(r"[<>=!~ ]", requirement)[0].lower()
-        assert pinned[name] == metadata.version(name).split("+")[0], name
+        assert name in pinned, name
+        if not os.environ.get("LIFTRIG_UNPINNED"):
+            assert pinned[name] == metadata.version(name).split("+")[0], name
 
 
 
