@@ -97,3 +97,21 @@ def film():
         return kp, cam - cam[:, :1], cam, rotation, position
 
     return shoot
+
+
+@pytest.fixture(scope="session")
+def walk_joints_file(bandai_walk, film, tmp_path_factory):
+    """A keypoints file with joints3d, as `liftrig lift` writes it, from a real walk (120
+    frames filmed exactly, the joints the mocap's own)."""
+    import numpy as np
+
+    from liftrig.retarget.bvh import read_bvh
+    from liftrig.retarget.mocap_map import mocap_to_h36m
+
+    motion = read_bvh(bandai_walk)
+    world = mocap_to_h36m(motion)[:120]
+    mid = world[:, 0].mean(axis=0)
+    kp, rel, _, _, _ = film(world, motion.fps, mid + [6.0, -2.0, 0.6], mid)
+    path = tmp_path_factory.mktemp("clip") / "walk.npz"
+    kp.save(path, joints3d=rel.astype(np.float32))
+    return path

@@ -13,7 +13,6 @@ import pytest
 
 from liftrig.formats import Keypoints2D
 from liftrig.retarget.bvh import read_bvh
-from liftrig.retarget.mocap_map import mocap_to_h36m
 
 
 # Runs a command with root's permission override dropped (as CI runs as root): file and folder
@@ -39,17 +38,8 @@ def one_line_error(run: subprocess.CompletedProcess, *words: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def joints_file(bandai_walk, film, tmp_path_factory):
-    """A real walk's keypoints and joints, as `liftrig lift` writes them."""
-    from liftrig.retarget.bvh import read_bvh as read
-
-    motion = read(bandai_walk)
-    world = mocap_to_h36m(motion)[:60]
-    mid = world[:, 0].mean(axis=0)
-    kp, rel, _, _, _ = film(world, motion.fps, mid + [6.0, -2.0, 0.6], mid)
-    path = tmp_path_factory.mktemp("clip") / "walk.npz"
-    kp.save(path, joints3d=rel.astype(np.float32))
-    return path
+def joints_file(walk_joints_file):
+    return walk_joints_file
 
 
 def test_a_one_frame_clip_lifts_and_retargets(joints_file, tmp_path):
@@ -169,7 +159,7 @@ def test_an_existing_output_keeps_its_permissions(joints_file, tmp_path):
     out.write_text("old")
     out.chmod(0o640)
     assert liftrig("retarget", joints_file, "-o", out).returncode == 0
-    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and read_bvh(out).num_frames == 60
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and read_bvh(out).num_frames == 120
 
 
 def test_ctrl_c_once_the_output_is_in_place_is_not_a_cancel(tmp_path):

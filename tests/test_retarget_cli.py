@@ -12,19 +12,11 @@ from liftrig.formats import Keypoints2D
 from liftrig.h36m import JOINT_NAMES
 from liftrig.retarget.bvh import forward_kinematics, read_bvh
 from liftrig.retarget.export import Z_UP_TO_Y_UP
-from liftrig.retarget.mocap_map import mocap_to_h36m
 
 
 @pytest.fixture(scope="module")
-def joints_file(bandai_walk, film, tmp_path_factory):
-    """A keypoints file with joints3d, as `liftrig lift` writes it, from a real walk."""
-    motion = read_bvh(bandai_walk)
-    world = mocap_to_h36m(motion)[:120]
-    mid = world[:, 0].mean(axis=0)
-    kp, rel, _, _, _ = film(world, motion.fps, mid + [6.0, -2.0, 0.6], mid)
-    path = tmp_path_factory.mktemp("clip") / "walk.npz"
-    kp.save(path, joints3d=rel.astype(np.float32))
-    return path
+def joints_file(walk_joints_file):
+    return walk_joints_file
 
 
 def test_retarget_writes_bvh_and_world(joints_file, tmp_path, capsys):
