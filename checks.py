@@ -48,16 +48,38 @@ FRAME_RATE = number_in(0, 1000, low_open=True)            # frames per second
 FRAME_NUMBER = number_in(0, 10**8, integer=True)           # a frame of a video
 
 
-def check_number(name: str, value, low: float, high: float, *, integer: bool = False) -> float:
-    """``value`` (from a file's field) as a finite number in [low, high], else a clear error."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise LiftRigError(f"{name} must be a number, got {value!r:.40}") from None
-    if not math.isfinite(number) or not low <= number <= high or (integer and number != int(number)):
-        kind = "a whole number" if integer else "a number"
-        raise LiftRigError(f"{name} = {value!r}: expected {kind} from {low:g} to {high:g}")
-    return int(number) if integer else number
+def checked_number(value, name: str, kind: str = "positive", limit: float = math.inf):
+    """``value`` (a number, or text: a file's field, a metadata entry) as a number of ``kind``
+    within ``limit``: "count" (a whole number from 1), "positive" (a finite number above 0) or
+    "rate" (from 0 up to, not including, 1); an int for "count", else a float. Anything else
+    (text that is no number, NaN, infinity, a bool, out of range) raises a LiftRigError naming
+    ``name``."""
+    bound = f" and at most {limit:g}" if math.isfinite(limit) else ""
+    want = {"count": f"a whole number of at least 1{bound}",
+            "positive": f"a finite number above 0{bound}",
+            "rate": "a number from 0 up to, not including, 1"}[kind]
+    number = value
+    if isinstance(value, str):
+        try:
+            number = int(value) if kind == "count" else float(value)
+        except ValueError:
+            number = None
+    ok = isinstance(number, (int, float)) and not isinstance(number, bool)  # True is an int
+    if ok and kind == "count":
+        ok = isinstance(number, int) and 1 <= number <= limit
+    elif ok:
+        try:
+            number = float(number)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+        ok = math.isfinite(number) and (0 <= number < 1 if kind == "rate" else 0 < number <= limit)
+    if not ok:
+        try:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        except ValueError:  # an int too long for Python to print
+            shown = "a number too long to print"
+        raise LiftRigError(f"{name} must be {want}, not {shown}")
+    return number
 
 
 def check_finite(name: str, values, fix: str):

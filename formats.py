@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_number
+from .checks import checked_number
 from .errors import LiftRigError
 from .fileio import save_npz_atomic
 from .h36m import NUM_JOINTS
@@ -44,8 +44,8 @@ class Keypoints2D:
         self.scores = _numeric("scores", self.scores, np.float32)
         self.valid = _numeric("valid", self.valid, bool)
         self.frame_index = _numeric("frame_index", self.frame_index, np.int64)
-        self.fps = check_number("fps", self.fps, 1e-3, 1000.0)
-        self.size = tuple(check_number(f"size ({name})", value, 1, 100_000, integer=True)
+        self.fps = checked_number(_plain(self.fps), "fps", "positive", 1000.0)
+        self.size = tuple(checked_number(_plain(value), f"size ({name})", "count", 100_000)
                           for name, value in zip(("width", "height"), self.size))
         n = len(self.keypoints)
         if self.keypoints.shape != (n, NUM_JOINTS, 2):
@@ -138,6 +138,14 @@ def _size(value, path: Path) -> tuple[int, int]:
             or not np.isfinite(value).all() or np.abs(value).max() > 1e9:
         raise LiftRigError(f"{path}: size must be two numbers (width, height), got {value!r}")
     return int(value[0]), int(value[1])
+
+
+def _plain(value):
+    """A numpy scalar as the Python number it holds (a float that is whole as an int), so that
+    the checks see numbers, not numpy types."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**62 \
+        else value
 
 
 def _numeric(name: str, value, dtype) -> np.ndarray:

@@ -21,10 +21,10 @@ weights must be finite, before the real network is built and loaded.
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
+from ..checks import checked_number
 from ..errors import LiftRigError
 from ..fileio import atomic_write
 
@@ -160,39 +160,7 @@ def to_published_state_dict(state: dict, architecture: str) -> dict:
     return out
 
 
-# --- Checking numbers -------------------------------------------------------------------------
-
-def checked_number(value, name: str, kind: str = "positive", limit: float = math.inf):
-    """``value`` (a number, or text: a metadata entry, an option) as a number of ``kind`` (see
-    CONFIG_LIMITS) within ``limit``: an int for "count", else a float. Anything else (text that
-    is no number, NaN, infinity, a bool, out of range) raises a LiftRigError naming ``name``."""
-    bound = f" and at most {limit:g}" if math.isfinite(limit) else ""
-    want = {"count": f"a whole number of at least 1{bound}",
-            "positive": f"a finite number above 0{bound}",
-            "rate": "a number from 0 up to, not including, 1"}[kind]
-    number = value
-    if isinstance(value, str):
-        try:
-            number = int(value) if kind == "count" else float(value)
-        except ValueError:
-            number = None
-    ok = isinstance(number, (int, float)) and not isinstance(number, bool)  # True is an int
-    if ok and kind == "count":
-        ok = isinstance(number, int) and 1 <= number <= limit
-    elif ok:
-        try:
-            number = float(number)
-        except OverflowError:  # an int too large for a float
-            number = math.inf
-        ok = math.isfinite(number) and (0 <= number < 1 if kind == "rate" else 0 < number <= limit)
-    if not ok:
-        try:
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-        except ValueError:  # an int too long for Python to print
-            shown = "a number too long to print"
-        raise LiftRigError(f"{name} must be {want}, not {shown}")
-    return number
-
+# --- Checking numbers (checks.checked_number) ---------------------------------------------------
 
 def check_config(architecture: str, config, what: str) -> dict:
     """The constructor settings ``config`` of ``architecture``, checked one by one against its
