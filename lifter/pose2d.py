@@ -105,11 +105,13 @@ class PoseDetector:
         except Exception as exc:  # MediaPipe raises RuntimeError/ValueError with C++ detail
             self._native.close()
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise LiftRigError(
+            error = LiftRigError(
                 f"{model_path} is not a valid MediaPipe pose-landmarker model ({first_line}). "
                 "Use another --pose-model (a model name, lite, full or heavy, is downloaded "
-                "and checked by LiftRig)."
-            ) from None
+                "and checked by LiftRig).")
+            for note in getattr(exc, "__notes__", ()):  # MediaPipe's native log, for a traceback
+                error.add_note(note)
+            raise error from None
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[PersonLandmarks]:
         """The people in one RGB frame ``uint8 [H, W, 3]``; timestamps must increase."""
