@@ -19,6 +19,8 @@ from liftrig.lifter.external_json import keypoints_from_json
 from liftrig.retarget.bonemap import MAX_DEPTH, bind, load_bone_map_json
 
 from conftest import VIDEOS
+from test_retarget_solver import BONES as SOLVER_BONES
+from test_retarget_solver import SKELETON as SOLVER_SKELETON
 
 # One COCO-17 person: x, y, score for 17 points.
 GOOD_17 = [v for i in range(17) for v in (100.0 + 5 * i, 200.0 + 3 * i, 0.9)]
@@ -126,20 +128,9 @@ def test_bad_openpose_frames_name_the_file_and_field(tmp_path, frame, message):
 # ---------------------------------------------------------------------------------------------
 # Bone maps
 
-SKELETON = {
-    "hip": {"parent": None, "head": [0, 0, 1.0], "tail": [0, 0, 1.2]},
-    "chest": {"parent": "hip", "head": [0, 0, 1.2], "tail": [0, 0, 1.5], "roll": 10},
-    "thigh.L": {"parent": "hip", "head": [0.1, 0, 1.0], "tail": [0.1, 0, 0.55]},
-    "thigh.R": {"parent": "hip", "head": [-0.1, 0, 1.0], "tail": [-0.1, 0, 0.55]},
-    "shin.L": {"parent": "thigh.L", "head": [0.1, 0, 0.55], "tail": [0.1, 0.02, 0.1]},
-}
-BONES = {
-    "hip": {"aim": ["Pelvis", "Spine"], "twist": "hips"},
-    "chest": {"aim": ["Spine", "Thorax"], "twist": "swing"},
-    "thigh.L": {"aim": ["LHip", "LKnee"], "twist": "left-leg"},
-    "shin.L": {"aim": ["LKnee", "LAnkle"], "twist": "left-leg"},
-    "thigh.R": ["RHip", "RKnee"],
-}
+# The solver tests' small rig and bone map, with a roll on the chest (a field to break).
+SKELETON = {**SOLVER_SKELETON, "chest": {**SOLVER_SKELETON["chest"], "roll": 10}}
+BONES = SOLVER_BONES
 
 
 def _bone_map(change=None) -> dict:
