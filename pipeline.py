@@ -33,6 +33,7 @@ class LiftOptions:
     max_people: int = 2             # for a video: people MediaPipe looks for per frame
     start: int = 0                  # for a video: only frames start <= f < end
     end: int | None = None
+    jobs: int | None = None         # for a video: 2D processes; None: the cores this one may use
 
 
 def clip_name(path) -> str:
@@ -75,7 +76,7 @@ def load_clip(source, options: LiftOptions = LiftOptions(),
 
         kp = extract_keypoints(source, pose_model=options.pose_model, person=options.person,
                                max_people=options.max_people, start=options.start,
-                               end=options.end, progress=progress)
+                               end=options.end, progress=progress, jobs=options.jobs)
     lifter = cached_lifter(options)
     kp.extra["joints3d"] = lifter.lift(kp, flip=options.flip, progress=progress)
     return kp

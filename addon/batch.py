@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--person", type=number_in(0, 1000, integer=True), default=None)
     g.add_argument("--max-people", type=number_in(1, 50, integer=True), default=2,
                    help="how many people MediaPipe looks for per frame (default 2)")
+    g.add_argument("--jobs", type=number_in(1, 1024, integer=True), default=None, metavar="N",
+                   help="for videos: processes that detect chunks of the clip at once "
+                        "(default: the cores this process may use)")
     g.add_argument("--start", type=FRAME_NUMBER, default=0,
                    help="for videos: first frame (default 0)")
     g.add_argument("--end", type=FRAME_NUMBER, default=None,
@@ -193,7 +196,8 @@ def options_from_args(args):
     does not import the solver)."""
     lift = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
                        flip=args.flip, pose_model=args.pose_model, person=args.person,
-                       max_people=args.max_people, start=args.start, end=args.end)
+                       max_people=args.max_people, start=args.start, end=args.end,
+                       jobs=args.jobs)
     retarget = {"smoothing": args.smoothing, "foot_lock": args.foot_lock == "on",
                 "root_motion": args.root_motion == "on", "facing": args.facing,
                 "focal_px": args.focal_px}

@@ -72,6 +72,17 @@ def worker_env(context=None) -> dict | None:
         return None
 
 
+def two_d_jobs(context=None, jobs: int = 0) -> int | None:
+    """The 2D processes for a run: ``jobs`` (the panel's) if set, else the preferences',
+    else None (every core)."""
+    try:
+        from . import preferences
+
+        return preferences.jobs_choice(context, jobs)
+    except ImportError:
+        return jobs or None
+
+
 def pose_model(context=None, name: str = "full") -> str:
     """The pose model for a run: the local .task file the preferences name, else ``name``."""
     try:

@@ -108,6 +108,9 @@ class LiftRigSettings(bpy.types.PropertyGroup):
         ("lite", "Lite", "MediaPipe's fastest pose model"),
         ("full", "Full", "MediaPipe's balanced pose model"),
         ("heavy", "Heavy", "MediaPipe's most accurate, slowest pose model")))
+    jobs: IntProperty(name="Jobs", default=0, min=0, max=1024,
+                      description="Processes that detect chunks of the video at once (0 = as "
+                                  "in LiftRig's preferences, by default every core)")
     lifter: EnumProperty(name="Lifter", default="DEFAULT", items=(
         ("DEFAULT", "Default", "LiftRig's installed lifting model"),
         ("FILE", "File", "A checkpoint file: LiftRig .safetensors or an official MixSTE / "
@@ -174,7 +177,7 @@ def job_from_settings(context) -> jobs.LiftJob:
     lift = LiftOptions(weights=weights, device=device_name(s.device),
                        pose_model=jobs.pose_model(context, s.pose_model),
                        person=s.person if s.person_mode == "NUMBER" else None,
-                       start=start, end=end)
+                       start=start, end=end, jobs=jobs.two_d_jobs(context, s.jobs))
     retarget = {"smoothing": float(s.smoothing), "foot_lock": bool(s.foot_lock),
                 "root_motion": s.root_motion == "ON"}
     armature, bone_map = None, None
@@ -511,6 +514,7 @@ class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
         if s.person_mode == "NUMBER":
             layout.prop(s, "person")
         layout.prop(s, "pose_model")
+        layout.prop(s, "jobs")
         layout.prop(s, "lifter")
         if s.lifter == "FILE":
             layout.prop(s, "lifter_file")

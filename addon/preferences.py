@@ -114,6 +114,15 @@ def worker_env(context=None) -> dict:
     return env
 
 
+def jobs_choice(context=None, jobs: int = 0) -> int | None:
+    """The 2D processes for a run: ``jobs`` when the panel sets it, else the preferences'
+    (0 there too: None, every core)."""
+    if jobs > 0:
+        return jobs
+    prefs = preferences(context)
+    return prefs.jobs if prefs is not None and prefs.jobs > 0 else None
+
+
 def pose_model_choice(context=None, name: str = "full") -> str:
     """The pose model to pass the pipeline: the local .task file the preferences name, or
     ``name`` (lite/full/heavy: taken from the user cache, downloaded there once if missing)."""
@@ -435,6 +444,10 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
                ("LOCAL", "Local file", "A MediaPipe pose landmarker .task file on this computer")],
         default="CACHE")
     pose_model_path: bpy.props.StringProperty(name="Model File", subtype="FILE_PATH")
+    jobs: bpy.props.IntProperty(
+        name="2D Jobs", default=0, min=0, max=1024,
+        description="Processes that detect chunks of a video at once (0 = every core this "
+                    "computer lets Blender use). Clips under 10 s at 30 fps use one")
 
     @classmethod
     def unregister(cls):
@@ -476,6 +489,7 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
             box.prop(self, "pose_model_path")
         else:
             self._draw_models(box)
+        box.prop(self, "jobs")
         self._draw_default_weights(layout.box())
 
     def _draw_default_weights(self, box):

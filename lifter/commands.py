@@ -38,6 +38,9 @@ def add_detection_options(p) -> None:
                         "default: the most prominent")
     p.add_argument("--max-people", type=number_in(1, 50, integer=True), default=2,
                    help="how many people MediaPipe looks for per frame (default 2)")
+    p.add_argument("--jobs", type=number_in(1, 1024, integer=True), default=None, metavar="N",
+                   help="processes that detect chunks of the clip at once (default: the cores "
+                        "this process may use; clips under 10 s at 30 fps use one)")
     p.add_argument("--start", type=FRAME_NUMBER, default=0, help="first frame (default 0)")
     p.add_argument("--end", type=FRAME_NUMBER, default=None,
                    help="frame after the last (default: the end)")
@@ -78,7 +81,7 @@ def run_keypoints(args) -> int:
         with terminal_progress(not args.no_progress) as progress:
             kp = extract_keypoints(args.video, pose_model=args.pose_model, person=args.person,
                                    max_people=args.max_people, start=args.start, end=args.end,
-                                   progress=progress)
+                                   progress=progress, jobs=args.jobs)
     kp.save(args.output)
     print(f"{args.output}: {kp.num_frames} frames at {kp.fps:g} fps, subject found in "
           f"{int(kp.valid.sum())} ({100 * kp.valid.mean():.0f} %)")

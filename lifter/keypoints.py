@@ -166,33 +166,62 @@ def assemble(candidates: list[list[tuple[np.ndarray, np.ndarray]]], fps: float,
 
 def extract_keypoints(video, pose_model="full", person: int | None = None, max_people: int = 2,
                       start: int = 0, end: int | None = None, max_gap_s: float = MAX_GAP_S,
-                      progress: ProgressFn | None = None) -> Keypoints2D:
+                      progress: ProgressFn | None = None, jobs: int | None = None) -> Keypoints2D:
     """Run MediaPipe Pose over ``video[start:end]`` and return one subject's keypoints.
 
     ``pose_model``: lite, full, heavy or a ``.task`` path. ``person``: None for the most
-    prominent person at the start, or K for the K-th from the left. Raises LiftRigError for a
-    missing or unreadable video, a bad model, or a clip in which nobody is detected.
+    prominent person at the start, or K for the K-th from the left. ``jobs``: processes that
+    detect chunks of the clip at once (None: the cores this process may use; see
+    :mod:`.chunks`). Raises LiftRigError for a missing or unreadable video, a bad model, or a
+    clip in which nobody is detected.
     """
-    from .pose2d import PoseDetector
+    from .chunks import (can_start_workers, detect_in_chunks, plan_chunks, usable_cores,
+                         warm_up_frames)
+    from .pose2d import people_from_array
     from .pose_models import resolve_pose_model
-    from .video import iter_frames, probe_video
+    from .video import _cut_short_warning, probe_video
 
     info = probe_video(video)
     if max_people < 1:
         raise LiftRigError("--max-people must be at least 1.")
+    if jobs is not None and jobs < 1:
+        raise LiftRigError("--jobs must be at least 1.")
     if start < 0 or (end is not None and end <= start):
         raise LiftRigError(f"The frame range {start}..{end} is empty. Give start < end.")
     total = max(0, (min(end, info.frame_count) if end is not None else info.frame_count) - start)
     model_path = resolve_pose_model(pose_model, progress=progress)
-    candidates, extras, indices = [], [], []
-    with PoseDetector(model_path, max_people=max_people) as detector:
-        for frame in iter_frames(video, start, end, info=info):
-            people = detector.detect(frame.rgb, frame.timestamp_ms)
-            candidates.append(people_to_h36m(people))
-            extras.append([{"landmarks": p.image, "world_landmarks": p.world} for p in people])
-            indices.append(frame.index)
-            report(progress, "2D keypoints", len(indices), max(total, len(indices)))
+    chunks = plan_chunks(start, start + total, jobs or usable_cores(),
+                         warm_up=warm_up_frames(info.fps))
+    if len(chunks) > 1 and not can_start_workers():
+        log.info("The 2D stage runs in one process here (no worker can import liftrig).")
+        chunks = chunks[:1]
+    if len(chunks) > 1:
+        found = detect_in_chunks(video, model_path, max_people, chunks, end, info.fps, progress)
+        indices = found.indices
+        detections = [people_from_array(values) for values in found.people]
+        if indices and (note := _cut_short_warning(video, indices[-1] + 1, end, info)):
+            log.warning(note)
+    else:
+        indices, detections = _detect_in_this_process(video, model_path, max_people, start, end,
+                                                      info, total, progress)
     if not indices:
         raise LiftRigError(f"No frames could be read from {video} in the range {start}..{end}.")
+    candidates = [people_to_h36m(people) for people in detections]
+    extras = [[{"landmarks": p.image, "world_landmarks": p.world} for p in people]
+              for people in detections]
     return assemble(candidates, info.fps, info.size, np.array(indices), person, max_gap_s,
                     "mediapipe", extras)
+
+
+def _detect_in_this_process(video, model_path, max_people, start, end, info, total, progress):
+    """Every frame's people, detected by one landmarker: ``(indices, people per frame)``."""
+    from .pose2d import PoseDetector
+    from .video import iter_frames
+
+    indices, detections = [], []
+    with PoseDetector(model_path, max_people=max_people) as detector:
+        for frame in iter_frames(video, start, end, info=info):
+            detections.append(detector.detect(frame.rgb, frame.timestamp_ms))
+            indices.append(frame.index)
+            report(progress, "2D keypoints", len(indices), max(total, len(indices)))
+    return indices, detections

@@ -73,7 +73,7 @@ def _lift(args) -> int:
 
             kp = extract_keypoints(src, pose_model=args.pose_model, person=args.person,
                                    max_people=args.max_people, start=args.start, end=args.end,
-                                   progress=progress)
+                                   progress=progress, jobs=args.jobs)
         joints = lifter.lift(kp, flip=args.flip, progress=progress)
     kp.save(out, joints3d=joints)
     print(f"{out}: 3D joints of {kp.num_frames} frames at {kp.fps:g} fps "
@@ -89,7 +89,8 @@ def _lift_to_animation(args, src: Path, out: Path) -> int:
 
     options = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
                           flip=args.flip, pose_model=args.pose_model, person=args.person,
-                          max_people=args.max_people, start=args.start, end=args.end)
+                          max_people=args.max_people, start=args.start, end=args.end,
+                          jobs=args.jobs)
     if out.suffix.lower() != ".bvh":
         import importlib.util
 

@@ -23,6 +23,23 @@ class PersonLandmarks:
     presence: np.ndarray  # float32 [33]
 
 
+PERSON_CHANNELS = 8  # image x, y, z, visibility | world x, y, z | presence
+
+
+def people_to_array(people: list[PersonLandmarks]) -> np.ndarray:
+    """One frame's people as one float32 array [P, 33, 8] (what a 2D worker process sends)."""
+    if not people:
+        return np.zeros((0, 33, PERSON_CHANNELS), np.float32)
+    return np.stack([np.concatenate([p.image, p.world, p.presence[:, None]], axis=1)
+                     for p in people]).astype(np.float32)
+
+
+def people_from_array(values: np.ndarray) -> list[PersonLandmarks]:
+    """The inverse of :func:`people_to_array`."""
+    return [PersonLandmarks(image=v[:, :4].copy(), world=v[:, 4:7].copy(), presence=v[:, 7].copy())
+            for v in np.asarray(values, np.float32).reshape(-1, 33, PERSON_CHANNELS)]
+
+
 class NativeStderr:
     """Captures what MediaPipe's C++ side writes to file descriptor 2 (TFLite, absl and glog
     notes such as ``DestroyAccelerator`` that a user cannot act on) while it is created, runs

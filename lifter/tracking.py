@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..errors import LiftRigError
 
@@ -128,6 +127,8 @@ def distinct_people(people: list[Detection]) -> list[int]:
 
 def build_tracklets(candidates: list[list[Detection]], fps: float) -> list[Tracklet]:
     """Link detections frame to frame into tracklets (step 1)."""
+    from scipy.optimize import linear_sum_assignment  # here: a --jobs parent starts sooner
+
     max_missing = max(2, int(round(MAX_MISSING_S * fps)))
     tracklets: list[Tracklet] = []
     active: list[Tracklet] = []
