@@ -8,7 +8,7 @@ pole (``twist``, see :data:`TWIST_RULES`). The rest positions of the points on t
 its head there, a bone aimed at a point its tail there. JSON form (see the README)::
 
     {"name": "my rig",
-     "bones": {"hips": {"aim": ["Pelvis", "Spine"], "twist": "hips"}, ...},
+     "bones": {"hips": {"aim": ["RHip", "LHip"], "twist": "pelvis"}, ...},
      "points": {"Pelvis": "0.5*thigh.L.head + 0.5*thigh.R.head"},
      "translation_bone": "hips",
      "skeleton": {"hips": {"parent": null, "head": [0, 0, 1], "tail": [0, 0, 1.1]}, ...}}
@@ -41,6 +41,7 @@ from .rotations import normalize
 
 # Twist rules and the points each one reads (besides the aim's own points).
 TWIST_RULES = {
+    "pelvis": ("Pelvis", "Spine"),               # the pelvis, aimed along the hip line: up
     "hips": ("LHip", "RHip"),                    # the hip line: pelvis, lower spine
     "shoulders": ("LShoulder", "RShoulder"),     # the shoulder line: chest
     "spine": ("LHip", "RHip", "LShoulder", "RShoulder"),   # "spine:0.5": between the two
@@ -136,6 +137,11 @@ class BoneMap:
     @property
     def bones(self) -> tuple[str, ...]:
         return tuple(r.bone for r in self.rules)
+
+    @property
+    def pelvis_bones(self) -> tuple[str, ...]:
+        """The bones that follow the pelvis (twist "pelvis", or "hips" in older maps)."""
+        return tuple(r.bone for r in self.rules if r.twist_kind in ("pelvis", "hips"))
 
     def to_dict(self) -> dict:
         """The JSON form (see the module docstring)."""
@@ -429,10 +435,10 @@ def bind(rig: Rig, bone_map: BoneMap) -> BoundRig:
         if rules[j] is not None:
             raise LiftRigError(f"bone map {bone_map.name!r}: bone {r.bone!r} has two rules")
         rules[j] = r
-    hips = [r for r in bone_map.rules if r.twist_kind == "hips"]
+    hips = bone_map.pelvis_bones
     if not hips:
         raise LiftRigError(f"bone map {bone_map.name!r} drives no pelvis bone: add the rig's "
-                           'pelvis/hips bone with "aim": ["Pelvis", "Spine"], "twist": "hips"')
+                           'pelvis/hips bone with "aim": ["RHip", "LHip"], "twist": "pelvis"')
 
     exprs: list[RigPointExpr | None] = [None] * NUM_JOINTS
     for name, expr in bone_map.points:
@@ -464,7 +470,7 @@ def bind(rig: Rig, bone_map: BoneMap) -> BoundRig:
     if exprs[pelvis] is None:
         raise LiftRigError(f"bone map {bone_map.name!r}: the rig's pelvis point is unknown; "
                            'add "points": {"Pelvis": "BONE.head"}')
-    t_name = bone_map.translation_bone or hips[0].bone
+    t_name = bone_map.translation_bone or hips[0]
     translation = known(t_name, "moves the bone")
     for bone in exprs[pelvis].bones:
         if not rig.is_ancestor(translation, rig.index(bone)):
@@ -479,6 +485,9 @@ def bind(rig: Rig, bone_map: BoneMap) -> BoundRig:
 def _infer_points(exprs: list, rules, rig: Rig) -> None:
     """Fill unknown point positions from the rules: aimed from a point -> the bone's head, aimed
     at it -> its tail; the pelvis between the hips, the spine point midway pelvis-thorax."""
+    # A pelvis bone aims along the hip line, from one hip to the other: neither is its head.
+    rules = [r for r in rules if r.twist_kind != "pelvis"]
+
     def set_from_aims(j: int) -> None:
         if exprs[j] is not None:
             return

@@ -74,16 +74,22 @@ def _mix(p: dict, a: str, b: str, t: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # LiftRig's own skeleton
 
-# One bone per point; the ankles, wrists and head top are leaves (BVH end sites).
+# One bone per point, named after it, plus one bone per segment that starts where another does
+# (the lower back at the pelvis, the clavicles at the thorax), so that every segment turns on
+# its own: hip sway against the spine, shrugs against the neck. The ankles, wrists and head top
+# are leaves (BVH end sites).
 BUILTIN_RULES = (
-    ("Pelvis", "Pelvis", "Spine", "hips"),
+    ("Pelvis", "RHip", "LHip", "pelvis"),
     ("RHip", "RHip", "RKnee", "right-leg"),
     ("RKnee", "RKnee", "RAnkle", "right-leg"),
     ("LHip", "LHip", "LKnee", "left-leg"),
     ("LKnee", "LKnee", "LAnkle", "left-leg"),
-    ("Spine", "Spine", "Thorax", "spine:0.5"),
-    ("Thorax", "Thorax", "Nose", "fit:LShoulder,RShoulder"),
+    ("LowerBack", "Pelvis", "Spine", "spine:0.25"),
+    ("Spine", "Spine", "Thorax", "shoulders"),
+    ("Thorax", "Thorax", "Nose", "neck"),
     ("Nose", "Nose", "HeadTop", "face"),
+    ("LClavicle", "Thorax", "LShoulder", "chest"),
+    ("RClavicle", "Thorax", "RShoulder", "chest"),
     ("LShoulder", "LShoulder", "LElbow", "left-arm"),
     ("LElbow", "LElbow", "LWrist", "left-arm"),
     ("RShoulder", "RShoulder", "RElbow", "right-arm"),
@@ -122,9 +128,8 @@ def builtin_rig(points: np.ndarray) -> Rig:
     length = dict(zip((c for _, c in BONES), _bone_lengths(points)))
     P = lambda n: points[:, idx[n]]                                     # noqa: E731
 
-    # The trunk's shape is measured in body frames whose columns are (up, left, up x left);
+    # The chest's shape is measured in a body frame whose columns are (up, left, up x left);
     # the rest pose puts those axes on the world's Z, X and Z x X = +Y.
-    pelvis_frame = frame_from_vectors(P("Spine") - P("Pelvis"), P("LHip") - P("RHip"))
     thorax_frame = frame_from_vectors(P("Thorax") - P("Spine"), P("LShoulder") - P("RShoulder"))
     to_world = np.stack([UP, LEFT, np.cross(UP, LEFT)], axis=-1)        # [3, 3]
 
@@ -137,10 +142,18 @@ def builtin_rig(points: np.ndarray) -> Rig:
     rest = np.zeros((len(JOINT_NAMES), 3))
     shin = length[idx["LAnkle"]]
     rest[idx["Pelvis"]] = (ANKLE_HEIGHT_PER_SHIN * shin + length[idx["LKnee"]] + shin) * UP
-    lhip = to_world @ _median_in_frame(pelvis_frame, 0.5 * (P("LHip") - P("RHip")))
-    lhip = normalize(lhip) * length[idx["LHip"]]
-    rest[idx["LHip"]] = rest[idx["Pelvis"]] + lhip
-    rest[idx["RHip"]] = rest[idx["Pelvis"]] + lhip * np.array([-1.0, 1.0, 1.0])
+    # The hips: symmetric about their midpoint, which keeps its median offset from the pelvis
+    # point in the hips' own frame (columns: the hip line, up, forward), so that the rest pelvis
+    # lies on the hip line exactly when the subject's does (Human3.6M's, Bandai's) and off it
+    # when it does not (CMU's).
+    hip_frame = frame_from_vectors(P("LHip") - P("RHip"), P("Spine") - P("Pelvis"))
+    hips_to_world = np.stack([LEFT, UP, FORWARD], axis=-1)             # [3, 3]
+    half = 0.5 * np.nanmedian(np.linalg.norm(P("LHip") - P("RHip"), axis=-1))
+    middle = _median_in_frame(hip_frame, 0.5 * (P("LHip") + P("RHip")) - P("Pelvis"))
+    middle[0] = 0.0
+    middle = hips_to_world @ middle
+    rest[idx["LHip"]] = rest[idx["Pelvis"]] + middle + half * LEFT
+    rest[idx["RHip"]] = rest[idx["Pelvis"]] + middle - half * LEFT
     rest[idx["Spine"]] = rest[idx["Pelvis"]] + length[idx["Spine"]] * UP
     rest[idx["Thorax"]] = rest[idx["Spine"]] + length[idx["Thorax"]] * UP
     lsh = to_world @ _median_in_frame(thorax_frame, P("LShoulder") - P("Thorax"))
@@ -161,16 +174,27 @@ def builtin_rig(points: np.ndarray) -> Rig:
     return _builtin_from_rest(rest)
 
 
+# The segment bones of LiftRig's skeleton: (bone, parent, head point, tail point); the joint
+# bones listed here hang from them instead of from their Human3.6M parent.
+SEGMENT_BONES = (("LowerBack", "Pelvis", "Pelvis", "Spine"),
+                 ("LClavicle", "Spine", "Thorax", "LShoulder"),
+                 ("RClavicle", "Spine", "Thorax", "RShoulder"))
+SEGMENT_PARENTS = {"Spine": "LowerBack", "LShoulder": "LClavicle", "RShoulder": "RClavicle"}
+BUILTIN_BONES = tuple(JOINT_NAMES) + tuple(bone for bone, *_ in SEGMENT_BONES)
+
+
 def _builtin_from_rest(rest: np.ndarray) -> Rig:
     """Bones from joint positions: each bone runs to its (first) child; the leaves get short
-    tails: the feet forward, the hands and head top along their parent bone."""
+    tails: the feet forward, the hands and head top along their parent bone. The pelvis bone is
+    short (the lower back runs on to the spine point)."""
     bones = []
+    at = {name: rest[j] for j, name in enumerate(JOINT_NAMES)}
     for j, name in enumerate(JOINT_NAMES):
         children = [c for c, p in enumerate(PARENTS) if p == j]
         if name == "Pelvis":
-            tail = rest[JOINT_NAMES.index("Spine")]
+            tail = rest[j] + 0.5 * (at["Spine"] - rest[j])
         elif name == "Thorax":
-            tail = rest[JOINT_NAMES.index("Nose")]
+            tail = at["Nose"]
         elif children:
             tail = rest[children[0]]
         elif name.endswith("Ankle"):
@@ -178,7 +202,9 @@ def _builtin_from_rest(rest: np.ndarray) -> Rig:
             tail = rest[j] + 0.4 * shin * FORWARD - 0.2 * shin * UP
         else:
             tail = rest[j] + 0.5 * (rest[j] - rest[PARENTS[j]])
-        bones.append((name, JOINT_NAMES[PARENTS[j]] if PARENTS[j] >= 0 else None, rest[j], tail))
+        parent = SEGMENT_PARENTS.get(name, JOINT_NAMES[PARENTS[j]] if PARENTS[j] >= 0 else None)
+        bones.append((name, parent, rest[j], tail))
+    bones += [(bone, parent, at[head], at[tail]) for bone, parent, head, tail in SEGMENT_BONES]
     return Rig.from_bones("LiftRig", bones)
 
 
@@ -251,7 +277,7 @@ def mixamo_preset(prefix: str = "mixamorig:") -> tuple[Rig, BoneMap]:
         (q("Head"), q("Neck"), p["HeadJoint"], p["HeadTop"]),
     ] + _side_bones(fmt, p, q("Spine2"), q("Hips"), names)
     rules = [
-        rule(q("Hips"), "Pelvis", "Spine", "hips"),
+        rule(q("Hips"), "RHip", "LHip", "pelvis"),
         rule(q("Spine"), "Pelvis", "Spine", "spine:0.25"),
         rule(q("Spine1"), "Spine", "Thorax", "spine:0.6"),
         rule(q("Spine2"), "Spine", "Thorax", "shoulders"),
@@ -282,7 +308,7 @@ def ue5_preset() -> tuple[Rig, BoneMap]:
               ("neck_02", "neck_01", neck_mid, p["HeadJoint"]),
               ("head", "neck_02", p["HeadJoint"], p["HeadTop"])]
     bones += _side_bones(fmt, p, "spine_05", "pelvis", names)
-    rules = [rule("pelvis", "Pelvis", "Spine", "hips"),
+    rules = [rule("pelvis", "RHip", "LHip", "pelvis"),
              rule("spine_01", "Pelvis", "Spine", "spine:0.1"),
              rule("spine_02", "Pelvis", "Spine", "spine:0.3"),
              rule("spine_03", "Spine", "Thorax", "spine:0.5"),
@@ -311,7 +337,7 @@ def rigify_preset() -> tuple[Rig, BoneMap]:
              ("neck", "chest", p["Thorax"], p["HeadJoint"]),
              ("head", "neck", p["HeadJoint"], p["HeadTop"])]
     bones += _side_bones(fmt, p, "chest", "hips", names)
-    rules = [rule("hips", "Spine", "Pelvis", "hips"),
+    rules = [rule("hips", "RHip", "LHip", "pelvis"),
              rule("chest", "Spine", "Thorax", "shoulders"),
              rule("neck", "Thorax", "Nose", "neck"),
              rule("head", "Nose", "HeadTop", "face")] + _side_rules(fmt, names)
@@ -336,7 +362,7 @@ def rigify_metarig_preset() -> tuple[Rig, BoneMap]:
     for i, name in enumerate(names_spine):
         bones.append((name, names_spine[i - 1] if i else None, chain[i], chain[i + 1]))
     bones += _side_bones(fmt, p, "spine.003", "spine", names)
-    rules = [rule("spine", "Pelvis", "Spine", "hips"),
+    rules = [rule("spine", "RHip", "LHip", "pelvis"),
              rule("spine.001", "Pelvis", "Spine", "spine:0.25"),
              rule("spine.002", "Spine", "Thorax", "spine:0.6"),
              rule("spine.003", "Spine", "Thorax", "shoulders"),
@@ -410,7 +436,7 @@ def detect_preset(bone_names) -> PresetMatch:
             best = (name, bone_map, score)
     name, bone_map, score = best
     missing = tuple(b for b in bone_map.bones if b not in names)
-    hips = next(r.bone for r in bone_map.rules if r.twist_kind == "hips")
+    hips = bone_map.pelvis_bones[0]
     if score < 0.8 or hips in missing:
         raise LiftRigError(
             f"the rig matches no preset: the closest, {name}, lacks {', '.join(missing[:10])}"

@@ -19,7 +19,7 @@ from ..h36m import JOINT_INDEX as J
 from ..h36m import JOINT_NAMES
 from .bonemap import BoundRig, evaluate_rig_point, parse_point
 from .rig import Rig
-from .rotations import (best_fit_rotation, continuous_quaternions, matrix_from_quat, normalize,
+from .rotations import (EPS, best_fit_rotation, continuous_quaternions, matrix_from_quat, normalize,
                         quat_from_matrix, rotation_aligning, swing_rotation)
 
 
@@ -169,6 +169,31 @@ def limb_hinge(points: np.ndarray, limb: str) -> np.ndarray:
     return out
 
 
+# A pelvis point this far off the hip line (a share of the hip width, in the rig's rest pose)
+# sets the pelvis's turn about that line; nearer, the spine does (Human3.6M's pelvis is the hips'
+# midpoint, so its offset is only noise there).
+PELVIS_OFF_LINE = 0.1
+
+
+def pelvis_pole(points: np.ndarray, off_line: bool) -> np.ndarray:
+    """The pole [F, 3] of a pelvis bone aimed along the hip line: the pelvis point's offset from
+    that line (``off_line``: a rig whose pelvis lies off it), else the spine's direction."""
+    spine = points[:, J["Spine"]] - points[:, J["Pelvis"]]
+    if off_line:   # (a trace of the spine only breaks the tie of a pelvis that is on the line)
+        middle = 0.5 * (points[:, J["LHip"]] + points[:, J["RHip"]])
+        return points[:, J["Pelvis"]] - middle + 1e-4 * spine
+    return spine
+
+
+def pelvis_off_line(rest: np.ndarray) -> bool:
+    """Whether a rest pose's pelvis point [1, 17, 3] lies off its hip line (see PELVIS_OFF_LINE)."""
+    left, right = rest[0, J["LHip"]], rest[0, J["RHip"]]
+    line = left - right
+    offset = rest[0, J["Pelvis"]] - 0.5 * (left + right)
+    off = offset - np.dot(offset, line) / np.dot(line, line) * line
+    return bool(np.linalg.norm(off) > PELVIS_OFF_LINE * np.linalg.norm(line))
+
+
 def twist_vector(points: np.ndarray, twist: str) -> np.ndarray:
     """The pole [F, 3] of a named twist rule; the bone's frame takes it as its second axis."""
     kind, _, arg = twist.partition(":")
@@ -177,6 +202,8 @@ def twist_vector(points: np.ndarray, twist: str) -> np.ndarray:
     shoulders = normalize(p["LShoulder"] - p["RShoulder"])
     if kind == "hips":
         return hips
+    if kind == "pelvis":
+        return pelvis_pole(points, off_line=False)
     if kind == "shoulders":
         return shoulders
     if kind == "spine":
@@ -196,6 +223,14 @@ def twist_vector(points: np.ndarray, twist: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # The solve
+
+def _defines_frame(aim: np.ndarray, pole: np.ndarray) -> np.ndarray:
+    """Per frame [F]: whether ``aim`` and ``pole`` [F, 3] span a plane (neither is zero nor are
+    they parallel), so that they define a bone's frame."""
+    length = np.linalg.norm(aim, axis=-1)
+    across = np.linalg.norm(np.cross(aim, pole), axis=-1) / np.maximum(length, EPS)  # |pole ⊥ aim|
+    return (length > 10 * EPS) & (across > 10 * EPS)
+
 
 def solve_pose(bound: BoundRig, points: np.ndarray) -> RigPose:
     """Pose ``bound.rig`` to follow the points [F, 17, 3] (armature space, e.g. LiftRig's world).
@@ -228,11 +263,19 @@ def solve_pose(bound: BoundRig, points: np.ndarray) -> RigPose:
             pose_vecs = np.stack([aim] + [t(points) - r.aim[0](points) for t in targets], -2)
             world[:, b] = best_fit_rotation(normalize(rest_vecs), normalize(pose_vecs))
         else:
-            if r.twist not in pose_poles:
-                pose_poles[r.twist] = twist_vector(points, r.twist)
-                rest_poles[r.twist] = twist_vector(rest, r.twist)
-            world[:, b] = rotation_aligning(aim_rest, rest_poles[r.twist],
-                                            aim, pose_poles[r.twist])
+            if kind == "pelvis":
+                off_line = pelvis_off_line(rest)
+                rest_pole, pose_pole = pelvis_pole(rest, off_line), pelvis_pole(points, off_line)
+            else:
+                if r.twist not in pose_poles:
+                    pose_poles[r.twist] = twist_vector(points, r.twist)
+                    rest_poles[r.twist] = twist_vector(rest, r.twist)
+                rest_pole, pose_pole = rest_poles[r.twist], pose_poles[r.twist]
+            world[:, b] = rotation_aligning(aim_rest, rest_pole, aim, pose_pole)
+            # Where the points give no frame (two of them coincide, in the pose or at rest: a
+            # degenerate body), the bone keeps its rest pose relative to its parent.
+            lost = ~_defines_frame(aim, pose_pole) | ~_defines_frame(aim_rest, rest_pole)
+            world[lost, b] = parent[lost]
     t = bound.translation_bone
     heads = forward_kinematics(rig, world)
     pelvis_expr = bound.point_exprs[J["Pelvis"]]

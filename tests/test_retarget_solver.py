@@ -8,10 +8,13 @@ import pytest
 from scipy.spatial.transform import Rotation, Slerp
 
 from liftrig.errors import LiftRigError
+from liftrig import h36m
 from liftrig.h36m import JOINT_NAMES
 from liftrig.retarget import presets, solver
 from liftrig.retarget.bonemap import bind, bone_map_from_dict, load_bone_map_json
-from liftrig.retarget.bvh import forward_kinematics, format_bvh, parse_bvh
+from liftrig.retarget.bvh import forward_kinematics, format_bvh, parse_bvh, read_bvh
+from liftrig.retarget.mocap_map import mocap_to_h36m
+from liftrig.retarget.pipeline import RetargetOptions, retarget_points
 from liftrig.retarget.export import Z_UP_TO_Y_UP, pose_to_bvh
 from liftrig.retarget.rig import Rig
 from liftrig.retarget.rotations import angle_between_rotations, quat_from_matrix
@@ -50,10 +53,40 @@ def test_builtin_round_trip_reproduces_joints():
     assert np.abs(pose.points() - pts).max() < 1e-4
     # The BVH of LiftRig's skeleton gives the 17 points back by forward kinematics.
     motion = parse_bvh(format_bvh(pose_to_bvh(pose, 30.0, units="m"), precision=8))
-    assert motion.skeleton.names == JOINT_NAMES
+    names = motion.skeleton.names
+    assert sorted(names) == sorted(presets.BUILTIN_BONES)
     assert motion.skeleton.has_end.sum() == 5
     fk = forward_kinematics(motion).positions @ Z_UP_TO_Y_UP
-    assert np.abs(fk - pts).max() < 1e-4
+    assert np.abs(fk[:, [names.index(n) for n in JOINT_NAMES]] - pts).max() < 1e-4
+
+
+def _bone_direction_errors(points, motion) -> np.ndarray:
+    """Degrees between each Human3.6M bone [F, 16] of ``points`` and of the BVH's forward
+    kinematics (each point is the head of the BVH joint named after it)."""
+    names = motion.skeleton.names
+    fk = (forward_kinematics(motion).positions @ Z_UP_TO_Y_UP)[:, [names.index(n)
+                                                                   for n in JOINT_NAMES]]
+    errors = []
+    for parent, child in h36m.BONES:
+        want, got = points[:, child] - points[:, parent], fk[:, child] - fk[:, parent]
+        cos = np.sum(want * got, -1) / np.linalg.norm(want, axis=-1) / np.linalg.norm(got, axis=-1)
+        errors.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+    return np.stack(errors, -1)
+
+
+@pytest.mark.parametrize("clip", ["bandai", "cmu"])
+def test_every_segment_of_the_builtin_skeleton_turns_on_its_own(clip, bandai_walk, cmu_clips):
+    """Mocap joints -> LiftRig's skeleton (no smoothing, no foot locking) -> BVH -> forward
+    kinematics: every bone points where the input's does (the hip line against the spine, the
+    shoulders against the neck too: each has its own joint), on the actors' body and on CMU's."""
+    path = bandai_walk if clip == "bandai" else cmu_clips["salsa"]
+    motion = read_bvh(path)
+    world = mocap_to_h36m(motion)[:: max(1, round(motion.fps / 30))][:300]
+    result = retarget_points(world, 30.0, RetargetOptions(smoothing=0.0, foot_lock=False))
+    bvh = parse_bvh(format_bvh(pose_to_bvh(result.pose, 30.0, units="m"), precision=6))
+    errors = _bone_direction_errors(world, bvh)
+    assert errors.mean() <= 2.0 and np.percentile(errors, 99) <= 8.0, \
+        (errors.mean(), np.percentile(errors, 99), errors.mean(axis=0).round(1))
 
 
 def test_solved_rotations_reproduce_blender_style_local_values():
@@ -67,7 +100,8 @@ def test_solved_rotations_reproduce_blender_style_local_values():
                                                              rig.rest_heads, rig.rest_tails)],
                             rolls)
     rolled_bound = bind(rolled, bound.bone_map)
-    pts = posed_points(presets.fit_builtin(), random_quats(20, 17, 4), np.zeros((20, 3)))
+    builtin = presets.fit_builtin()
+    pts = posed_points(builtin, random_quats(20, builtin.rig.num_bones, 4), np.zeros((20, 3)))
     a = solver.solve_pose(bound, pts)
     b = solver.solve_pose(rolled_bound, pts)
     np.testing.assert_allclose(a.heads, b.heads, atol=1e-9)      # rolls change nothing posed
@@ -86,7 +120,8 @@ def test_rigs_of_other_proportions_follow_every_bone_direction(name):
     """Joints from a differently proportioned skeleton: each driven bone of the preset rig
     points where the subject's segment points, within 1 degree; the pelvis lands on target."""
     bound = presets.preset(name)
-    pts = posed_points(odd_builtin(5), random_quats(50, 17, 6), np.zeros((50, 3)))
+    odd = odd_builtin(5)
+    pts = posed_points(odd, random_quats(50, odd.rig.num_bones, 6), np.zeros((50, 3)))
     pose = solver.solve_pose(bound, pts)
     tails = pose.tails()
     checked = 0
@@ -181,7 +216,8 @@ def test_json_bone_map_with_skeleton_round_trips(tmp_path):
     assert bound.unmapped == () and rig.bone_names[0] == "hip"
     again = bone_map_from_dict(json.loads(json.dumps(bone_map.to_dict())))
     assert again == bone_map
-    pts = posed_points(presets.fit_builtin(), random_quats(10, 17, 8), np.zeros((10, 3)))
+    builtin = presets.fit_builtin()
+    pts = posed_points(builtin, random_quats(10, builtin.rig.num_bones, 8), np.zeros((10, 3)))
     pose = solver.solve_pose(bound, pts)
     thigh = rig.index("thigh.L")
     got = pose.tails()[:, thigh] - pose.heads[:, thigh]
@@ -216,3 +252,16 @@ def test_bad_bone_maps_name_the_bone(tmp_path, change, message):
 def test_quaternions_are_w_first():
     q = quat_from_matrix(Rotation.from_rotvec([0, 0, np.pi / 2]).as_matrix())
     np.testing.assert_allclose(q, [np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)], atol=1e-12)
+
+
+def test_a_degenerate_body_still_gives_rotations():
+    """Points that coincide (hips on the pelvis, nose on the thorax: an untrained lifter's
+    output) leave those bones at rest relative to their parents instead of breaking the BVH."""
+    builtin = presets.fit_builtin()
+    pts = posed_points(builtin, random_quats(5, builtin.rig.num_bones, 9), np.zeros((5, 3)))
+    index = JOINT_NAMES.index
+    pts[:, index("LHip")] = pts[:, index("RHip")] = pts[:, index("Pelvis")]
+    pts[:, index("Nose")] = pts[:, index("Thorax")]
+    pose = solver.solve_pose(builtin, pts)
+    np.testing.assert_allclose(np.linalg.det(pose.world_rotations), 1.0, atol=1e-9)
+    assert parse_bvh(format_bvh(pose_to_bvh(pose, 30.0))).num_frames == 5
