@@ -5,6 +5,11 @@ job, follows its progress lines, kills it on cancel, and reads its result or its
 The job and the result are pickles that LiftRig writes and reads itself, in a private temporary
 folder. The worker prints ``progress<TAB>stage<TAB>done<TAB>total`` lines on stdout; a
 :class:`LiftRigError` there becomes ``error<TAB>message`` on stderr and exit code 2.
+
+Every LiftRig worker process (this one, and the 2D chunks' of :mod:`liftrig.lifter.chunks`)
+speaks that way: tab-separated lines on stdout, ``error<TAB>message`` and exit code 2 for a
+user's mistake; :func:`start_worker` and :func:`worker_failure` are the parent's side of it,
+:func:`liftrig.worker.run_worker_main` the worker's.
 """
 
 from __future__ import annotations
@@ -17,6 +22,33 @@ from pathlib import Path
 
 from .errors import Cancelled, LiftRigError
 from .progress import ProgressFn
+
+
+def start_worker(command: list[str], env: dict | None, log, fix: str,
+                 stdin: bool = False) -> subprocess.Popen:
+    """Start a worker process: text lines on its stdout (a pipe), its stderr into ``log`` (an
+    open file), and a pipe to its stdin when ``stdin``. An interpreter that cannot be started is
+    a LiftRigError that ends with ``fix`` (what the user can do about it)."""
+    try:
+        return subprocess.Popen(command, stdin=subprocess.PIPE if stdin else None,
+                                stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    except OSError as exc:
+        raise LiftRigError(f"the worker interpreter {command[0]!r} cannot be started ({exc}): "
+                           f"{fix}") from None
+
+
+def worker_failure(returncode: int, log_path: Path, message: str) -> LiftRigError:
+    """The error for a worker that failed: the message of its own ``error<TAB>`` line if it
+    wrote one, else ``message`` with ``{how}`` (the exit code or the signal that killed it) and
+    ``{tail}`` (the last lines of its log) filled in."""
+    log = [ln for ln in Path(log_path).read_text(errors="replace").strip().splitlines()
+           if not ln.startswith("# ")]
+    errors = [ln.split("\t", 1)[1] for ln in log if ln.startswith("error\t")]
+    if errors:
+        return LiftRigError(errors[-1])
+    how = (f"was killed by signal {-returncode}" if returncode < 0
+           else f"exited with code {returncode}")
+    return LiftRigError(message.format(how=how, tail=" | ".join(log[-5:]) or "no output"))
 
 
 def _kill_on(cancel, proc) -> None:
@@ -57,16 +89,12 @@ def solve_in_worker(python: str, source, armature, bone_map, options, retarget_o
                if k != "LIFTRIG_WORKER_PYTHON"}
         env["PYTHONNOUSERSITE"] = "1"
         command = [python, "-m", "liftrig.worker", str(job_path), str(result_path)]
-        try:
-            with open(log_path, "w") as log:
-                log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command[:3])} "
-                          f"on {Path(source).name}\n")
-                log.flush()                    # the worker's stderr follows
-                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
-                                        env=env)
-        except (FileNotFoundError, PermissionError, OSError) as exc:
-            raise LiftRigError(f"the worker interpreter {python!r} cannot be started ({exc}): "
-                               "set the path of a Python that has LiftRig's requirements") from None
+        with open(log_path, "w") as log:
+            log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command[:3])} "
+                      f"on {Path(source).name}\n")
+            log.flush()                        # the worker's stderr follows
+            proc = start_worker(command, env, log, "set the path of a Python that has LiftRig's "
+                                "requirements")
         if cancel is not None:
             threading.Thread(target=_kill_on, args=(cancel, proc), daemon=True,
                              name="liftrig-worker-cancel").start()
@@ -88,15 +116,8 @@ def solve_in_worker(python: str, source, armature, bone_map, options, retarget_o
             proc.stdout.close()
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        log = [ln for ln in log_path.read_text(errors="replace").strip().splitlines()
-               if not ln.startswith("# ")]
         if proc.returncode != 0 or not result_path.is_file():
-            errors = [ln.split("\t", 1)[1] for ln in log if ln.startswith("error\t")]
-            if errors:
-                raise LiftRigError(errors[-1])
-            how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
-                   else f"exited with code {proc.returncode}")
-            tail = " | ".join(log[-5:]) or "no output"
-            raise LiftRigError(f"the worker ({python}) {how} on {Path(source).name}: {tail}")
+            raise worker_failure(proc.returncode, log_path,
+                                 f"the worker ({python}) {{how}} on {Path(source).name}: {{tail}}")
         with open(result_path, "rb") as f:
             return pickle.load(f)

@@ -27,7 +27,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..errors import LiftRigError
+from ..worker import run_worker_main
 
 
 def _follow_stdin(answers: queue.Queue) -> None:
@@ -65,15 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     answers: queue.Queue = queue.Queue()
     threading.Thread(target=_follow_stdin, args=(answers,), daemon=True,
                      name="liftrig-chunk-stdin").start()
-    try:
+
+    def detect() -> int:
         detect_chunk(video, model, int(max_people), int(first), int(own_end),
                      None if int(end) < 0 else int(end), answers=answers)
-    except LiftRigError as exc:
-        print(f"error\t{exc}", file=sys.stderr, flush=True)
-        return 2
+        return 0
+
+    try:
+        return run_worker_main(detect)
     except KeyboardInterrupt:  # Ctrl+C reaches the whole process group; the parent reports it
         return 130
-    return 0
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import Cancelled, LiftRigError
+from ..errors import LiftRigError
 from ..progress import ProgressFn, report
+from ..worker_process import start_worker, worker_failure
 from .pose2d import PERSON_CHANNELS, people_from_array
 
 log = logging.getLogger("liftrig")
@@ -235,14 +236,8 @@ def detect_in_chunks(video, model_path, max_people: int, chunks: list[tuple[int,
                            str(model_path), str(max_people), str(w.first), str(own_end),
                            str(-1 if end is None else end)]
                 with open(w.log_path, "w") as log_file:
-                    try:
-                        w.process = subprocess.Popen(
-                            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=log_file, text=True,
-                            env={**os.environ, "PYTHONNOUSERSITE": "1"})
-                    except OSError as exc:
-                        raise LiftRigError(f"cannot start a 2D worker process ({exc}): "
-                                           "run with --jobs 1") from None
+                    w.process = start_worker(command, {**os.environ, "PYTHONNOUSERSITE": "1"},
+                                             log_file, "run with --jobs 1", stdin=True)
                 threading.Thread(target=_read, args=(w, events), daemon=True,
                                  name=f"liftrig-chunk-{w.number}").start()
             running = len(workers)
@@ -295,12 +290,6 @@ def detect_in_chunks(video, model_path, max_people: int, chunks: list[tuple[int,
 
 def _failure(worker: _Worker, count: int) -> LiftRigError:
     """The error for a worker that exited with a failure: its own message if it gave one."""
-    lines = worker.log_path.read_text(errors="replace").strip().splitlines()
-    errors = [ln.split("\t", 1)[1] for ln in lines if ln.startswith("error\t")]
-    if errors:
-        return LiftRigError(errors[-1])
-    code = worker.exit_code
-    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-    tail = " | ".join(lines[-3:]) or "no output"
-    return LiftRigError(f"the 2D worker for {worker.describe(count)} {how}: {tail}. "
-                        "Run again, or with --jobs 1.")
+    return worker_failure(worker.exit_code, worker.log_path,
+                          f"the 2D worker for {worker.describe(count)} {{how}}: {{tail}}. Run "
+                          "again, or with --jobs 1.")
