@@ -10,6 +10,7 @@ same result.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -316,6 +317,44 @@ def _lifted(source) -> bool:
         return "joints3d" not in data.files
 
 
+ENV_WORKER_PYTHON = "LIFTRIG_WORKER_PYTHON"
+
+
+def choose_worker_python(configured: str | None, source=None, *, in_process: bool,
+                         fix: str = "--worker-python PATH or LIFTRIG_WORKER_PYTHON") -> str | None:
+    """The interpreter that runs the stages before Blender (2D, lifting, retargeting), or None
+    for this process. The one rule every host follows:
+
+    1. ``configured`` (``--worker-python``, the add-on's preferences) when given;
+    2. with ``in_process`` (batch runs, scripts): this process, when its Python has the modules
+       ``source`` needs (all of them when ``source`` is None);
+    3. ``$LIFTRIG_WORKER_PYTHON`` when set;
+    4. without ``in_process`` (the panel, which keeps Blender free): this Python, in a worker
+       process, when it has the modules.
+
+    Otherwise a LiftRigError names what is missing and ``fix``."""
+    if configured:
+        return configured
+    missing = (missing_modules(source) if source is not None and Path(source).is_file()
+               else _missing_here())
+    if in_process and not missing:
+        return None
+    if os.environ.get(ENV_WORKER_PYTHON):
+        return os.environ[ENV_WORKER_PYTHON]
+    if not missing:
+        return sys.executable
+    raise LiftRigError(f"this Python lacks {', '.join(missing)}: give a worker interpreter that "
+                       f"has LiftRig's requirements ({fix})")
+
+
+def _missing_here() -> list[str]:
+    """The modules of every stage that this Python lacks."""
+    import importlib.util
+
+    return [m for m in ("scipy", "torch", "mediapipe", "cv2")
+            if importlib.util.find_spec(m) is None]
+
+
 def solve_for_blender(source, armature=None, bone_map=None,
                       options: LiftOptions = LiftOptions(), retarget_options=None,
                       worker_python: str | None = None, progress: ProgressFn | None = None,
@@ -336,14 +375,7 @@ def solve_for_blender(source, armature=None, bone_map=None,
     """
     if not Path(source).is_file():
         raise LiftRigError(f"input not found: {source}")
-    if worker_python is None:
-        missing = missing_modules(source)
-        if missing:
-            worker_python = os.environ.get("LIFTRIG_WORKER_PYTHON")
-            if not worker_python:
-                raise LiftRigError(
-                    f"this Python lacks {', '.join(missing)}: give a worker interpreter that has "
-                    "LiftRig's requirements (--worker-python PATH or LIFTRIG_WORKER_PYTHON)")
+    worker_python = choose_worker_python(worker_python, source, in_process=True)
     if worker_python:
         import dataclasses
 

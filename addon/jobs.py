@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Cancelled, LiftRigError
-from ..pipeline import LiftOptions, clip_name, missing_modules
+from ..pipeline import LiftOptions, choose_worker_python, clip_name
 
 RUNNING, FINISHED, FAILED, CANCELLED = "RUNNING", "FINISHED", "FAILED", "CANCELLED"
 KEPT_LOGS = 30
@@ -38,7 +38,8 @@ KEPT_LOGS = 30
 
 def worker_python(context=None, source=None) -> str:
     """The interpreter that runs the worker: the one set in LiftRig's preferences, else
-    ``$LIFTRIG_WORKER_PYTHON``, else this Python when it has LiftRig's requirements."""
+    ``$LIFTRIG_WORKER_PYTHON``, else this Python when it has LiftRig's requirements (the rule of
+    :func:`liftrig.pipeline.choose_worker_python`; the panel always uses a worker process)."""
     configured = None
     try:
         from . import preferences
@@ -46,17 +47,9 @@ def worker_python(context=None, source=None) -> str:
         configured = preferences.worker_python(context)
     except ImportError:
         pass
-    if configured:
-        return configured
-    if os.environ.get("LIFTRIG_WORKER_PYTHON"):
-        return os.environ["LIFTRIG_WORKER_PYTHON"]
-    missing = missing_modules(source) if source is not None and Path(source).is_file() else \
-        _missing_here()
-    if missing:
-        raise LiftRigError(f"Blender's Python lacks {', '.join(missing)}: in Edit > Preferences "
-                           "> Add-ons > LiftRig, install the dependencies or choose a Python "
-                           "that has LiftRig's requirements")
-    return sys.executable
+    return choose_worker_python(configured, source, in_process=False,
+                                fix="in Edit > Preferences > Add-ons > LiftRig, install the "
+                                    "dependencies or choose a Python that has them")
 
 
 def worker_env(context=None) -> dict | None:
@@ -91,13 +84,6 @@ def pose_model(context=None, name: str = "full") -> str:
         return preferences.pose_model_choice(context, name)
     except ImportError:
         return name
-
-
-def _missing_here() -> list[str]:
-    import importlib.util
-
-    return [m for m in ("scipy", "torch", "mediapipe", "cv2")
-            if importlib.util.find_spec(m) is None]
 
 
 def logs_dir() -> Path:

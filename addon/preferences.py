@@ -27,7 +27,6 @@ import bpy
 from . import dependencies
 
 PACKAGE = __package__.rpartition(".")[0]       # "liftrig", or "bl_ext.<repo>.liftrig"
-ENV_WORKER_PYTHON = "LIFTRIG_WORKER_PYTHON"
 
 # Module state, shown by the preferences' draw(): one install or download at a time.
 _install: dependencies.InstallJob | None = None
@@ -95,8 +94,16 @@ def worker_python(context=None) -> str | None:
 
 
 def resolved_worker_python(context=None) -> str:
-    """:func:`worker_python` with its fallbacks applied."""
-    return worker_python(context) or os.environ.get(ENV_WORKER_PYTHON) or sys.executable
+    """:func:`worker_python` with the fallbacks of
+    :func:`liftrig.pipeline.choose_worker_python`; this Python even when it lacks modules (the
+    check then says which)."""
+    from ..errors import LiftRigError
+    from ..pipeline import choose_worker_python
+
+    try:
+        return choose_worker_python(worker_python(context), in_process=False)
+    except LiftRigError:
+        return sys.executable
 
 
 def worker_env(context=None) -> dict:

@@ -6,6 +6,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
+from liftrig.errors import LiftRigError
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -76,3 +80,23 @@ def test_extension_zip_leaves_out_tests_training_and_benchmarks(tmp_path):
     assert "__init__.py" in names and "blender_manifest.toml" in names
     assert any(n.startswith("lifter/") for n in names)
     assert not [n for n in names if n.split("/")[0] in {"tests", "training", "benchmarks", ".venv", ".git"}]
+
+
+def test_one_rule_chooses_the_worker_python(monkeypatch, tmp_path):
+    """Batch runs and scripts keep the work in this process when it can; the panel always uses
+    a worker process; a configured interpreter wins; nothing that fits is a one-line error."""
+    import sys
+
+    import liftrig.pipeline as pipeline
+
+    monkeypatch.setenv("LIFTRIG_WORKER_PYTHON", "/opt/other/python")
+    assert pipeline.choose_worker_python("/my/python", in_process=True) == "/my/python"
+    assert pipeline.choose_worker_python(None, in_process=True) is None  # this venv has all
+    assert pipeline.choose_worker_python(None, in_process=False) == "/opt/other/python"
+    monkeypatch.delenv("LIFTRIG_WORKER_PYTHON")
+    assert pipeline.choose_worker_python(None, in_process=False) == sys.executable
+    monkeypatch.setattr(pipeline, "_missing_here", lambda: ["torch"])   # a Python without torch
+    with pytest.raises(LiftRigError, match="lacks torch: .*--worker-python PATH"):
+        pipeline.choose_worker_python(None, in_process=True)
+    monkeypatch.setenv("LIFTRIG_WORKER_PYTHON", "/opt/other/python")
+    assert pipeline.choose_worker_python(None, in_process=True) == "/opt/other/python"
