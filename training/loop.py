@@ -299,14 +299,125 @@ def _tensorboard(out: Path):
     return SummaryWriter(str(out / "tensorboard"))
 
 
+def _training_data(cfg: dict, num_frames: int, ctx):
+    """The training windows, their distributed sampler and loader, and the validation
+    sequences."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from .data.windows import WindowDataset
+
+    t = cfg["train"]
+    if cfg["data"]["dataset"] == "mocap":  # fresh synthetic windows every epoch
+        from .data.mocap import mocap_data
+
+        train_set, val_seqs = mocap_data(cfg, num_frames)
+    else:
+        train_seqs, val_seqs = load_sequences(cfg, "train")
+        train_set = WindowDataset(train_seqs, num_frames, t["sampling"], t["dilation"], t["flip"])
+    if len(train_set) == 0:
+        raise LiftRigError("the training split is empty: check data.train_subjects")
+    sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
+                                 shuffle=True, seed=t["seed"])
+    loader = DataLoader(train_set, batch_size=t["batch_size"] // ctx.world_size,
+                        sampler=sampler, num_workers=t["workers"],
+                        pin_memory=ctx.device.type == "cuda",
+                        # Fresh workers every epoch: persistent ones would draw their seed
+                        # from the RNG only once, and --resume would then not be exact.
+                        persistent_workers=False)
+    return train_set, val_seqs, sampler, loader
+
+
+def _network_to_train(model, t: dict, ctx):
+    """The module the steps run: the model, wrapped for DDP and compiled when asked."""
+    import torch
+
+    net = model
+    if ctx.distributed:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None,
+            find_unused_parameters=t["task"] != "mixste")
+    if t["compile"]:
+        net = torch.compile(net)
+    return net
+
+
+def _autocast(t: dict, device):
+    """The precision context of the training steps: bf16 when asked ("auto": on GPUs only)."""
+    import torch
+
+    from ..lifter.inference import resolve_precision
+
+    precision = resolve_precision(t["precision"], device)
+    if t["precision"] == "auto" and device.type != "cuda":
+        precision = "fp32"  # "auto" trains in bf16 on GPUs only; on a CPU ask for "bf16"
+    return (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
+            else torch.autocast(device.type, enabled=False))
+
+
+def _train_epoch(cfg: dict, net, loader, optimizer, autocast, epoch: int, steps: int,
+                 device, bar) -> float:
+    """One epoch of optimiser steps; returns the mean loss of its batches."""
+    total, count = 0.0, 0
+    net.train()
+    for i, (x, y) in enumerate(loader):
+        if i >= steps:
+            break
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        with autocast:
+            loss = step_loss(cfg, net, x, y, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach())
+        count += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / count:.4f}")
+    return total / max(count, 1)
+
+
+def _progress_bar(t: dict, epoch: int, steps: int, show: bool):
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=steps, desc=f"epoch {epoch + 1}/{t['epochs']}", unit="batch",
+                dynamic_ncols=True, leave=False)
+
+
+def _record_epoch(cfg: dict, out: Path, entry: dict, history: list, model, optimizer, scheduler,
+                  best_val: float, writer, show_progress: bool) -> float:
+    """The main process's end of an epoch: the best weights, the checkpoint, log.jsonl,
+    TensorBoard and the printed line. Returns the best validation score so far."""
+    history.append(entry)
+    score = entry.get("val_mpjpe", entry["loss"])
+    if score < best_val:
+        best_val = score
+        export(cfg, model, out / "best.safetensors", epoch=entry["epoch"],
+               selected_on="validation")
+    _save_checkpoint(out / CHECKPOINT, {
+        "recipe": cfg["name"], "epoch": entry["epoch"], "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "history": history, "best_val": best_val, "rng": _rng_state()})
+    with atomic_write(out / "log.jsonl", "w") as f:
+        f.writelines(json.dumps(e) + "\n" for e in history)
+    if writer is not None:
+        for key, value in entry.items():
+            if key != "epoch":
+                writer.add_scalar(key, value, entry["epoch"])
+        writer.flush()
+    if show_progress:
+        print("  ".join(f"{k} {v:.5g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in entry.items()), flush=True)
+    return best_val
+
+
 def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
     """Train a recipe (in this process, or as one rank under torchrun). Returns a summary dict
     with ``history`` (one dict per epoch), ``best_val`` and the output paths."""
     import torch
-    from torch.utils.data import DataLoader, DistributedSampler
 
-    from ..lifter.inference import resolve_precision
-    from .data.windows import WindowDataset
     from .evaluate import evaluate
 
     t = cfg["train"]
@@ -334,100 +445,35 @@ def train(cfg: dict, resume: bool = False, show_progress: bool = True) -> dict:
             raise LiftRigError(f"{out} already holds a run: pass --resume to continue it, or "
                                "choose another output folder with --output.")
 
-        if cfg["data"]["dataset"] == "mocap":  # fresh synthetic windows every epoch
-            from .data.mocap import mocap_data
-
-            train_set, val_seqs = mocap_data(cfg, model.num_frames)
-        else:
-            train_seqs, val_seqs = load_sequences(cfg, "train")
-            train_set = WindowDataset(train_seqs, model.num_frames, t["sampling"], t["dilation"],
-                                      t["flip"])
-        if len(train_set) == 0:
-            raise LiftRigError("the training split is empty: check data.train_subjects")
-        sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
-                                     shuffle=True, seed=t["seed"])
-        loader = DataLoader(train_set, batch_size=t["batch_size"] // ctx.world_size,
-                            sampler=sampler, num_workers=t["workers"],
-                            pin_memory=ctx.device.type == "cuda",
-                            # Fresh workers every epoch: persistent ones would draw their seed
-                            # from the RNG only once, and --resume would then not be exact.
-                            persistent_workers=False)
-        net = model
-        if ctx.distributed:
-            net = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None,
-                find_unused_parameters=t["task"] != "mixste")
-        if t["compile"]:
-            net = torch.compile(net)
-        precision = resolve_precision(t["precision"], ctx.device)
-        if t["precision"] == "auto" and ctx.device.type != "cuda":
-            precision = "fp32"  # "auto" trains in bf16 on GPUs only; on a CPU ask for "bf16"
-        autocast = (torch.autocast(ctx.device.type, dtype=torch.bfloat16) if precision == "bf16"
-                    else torch.autocast(ctx.device.type, enabled=False))
+        train_set, val_seqs, sampler, loader = _training_data(cfg, model.num_frames, ctx)
+        net = _network_to_train(model, t, ctx)
+        autocast = _autocast(t, ctx.device)
         writer = _tensorboard(out) if ctx.is_main else None
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
 
-        steps = len(loader) if not t["max_steps_per_epoch"] else min(len(loader), t["max_steps_per_epoch"])
+        steps = min(len(loader), t["max_steps_per_epoch"] or len(loader))
         for epoch in range(start, t["epochs"]):
             began = time.perf_counter()
             sampler.set_epoch(epoch)
             if hasattr(train_set, "set_epoch"):
                 train_set.set_epoch(epoch)
-            net.train()
-            total, count = 0.0, 0
-            bar = None
-            if show_progress and ctx.is_main:
-                from tqdm import tqdm
-
-                bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{t['epochs']}", unit="batch",
-                           dynamic_ncols=True, leave=False)
-            for i, (x, y) in enumerate(loader):
-                if i >= steps:
-                    break
-                x = x.to(ctx.device, non_blocking=True)
-                y = y.to(ctx.device, non_blocking=True)
-                with autocast:
-                    loss = step_loss(cfg, net, x, y, epoch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach())
-                count += 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{total / count:.4f}")
+            bar = _progress_bar(t, epoch, steps, show_progress and ctx.is_main)
+            loss = _train_epoch(cfg, net, loader, optimizer, autocast, epoch, steps, ctx.device,
+                                bar)
             if bar is not None:
                 bar.close()
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            entry = {"epoch": epoch + 1, "loss": distributed.mean_across(ctx, total / max(count, 1)),
-                     "lr": lr}
+            entry = {"epoch": epoch + 1, "loss": distributed.mean_across(ctx, loss), "lr": lr}
             if ctx.is_main:
                 if val_seqs and t["task"] != "pstmo-pretrain":
                     res = evaluate(model, architecture(cfg), val_seqs, t["dilation"],
                                    cfg["eval"]["flip"], cfg["eval"]["batch_size"], ctx.device)
                     entry["val_mpjpe"] = res["P1"]["Avg"]  # mm
                 entry["seconds"] = time.perf_counter() - began
-                history.append(entry)
-                score = entry.get("val_mpjpe", entry["loss"])
-                if score < best_val:
-                    best_val = score
-                    export(cfg, model, out / "best.safetensors", epoch=epoch + 1, selected_on="validation")
-                _save_checkpoint(ckpt_path, {
-                    "recipe": cfg["name"], "epoch": epoch + 1, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "history": history, "best_val": best_val, "rng": _rng_state()})
-                with atomic_write(out / "log.jsonl", "w") as f:
-                    f.writelines(json.dumps(e) + "\n" for e in history)
-                if writer is not None:
-                    for key, value in entry.items():
-                        if key != "epoch":
-                            writer.add_scalar(key, value, epoch + 1)
-                    writer.flush()
-                if show_progress:
-                    print("  ".join(f"{k} {v:.5g}" if isinstance(v, float) else f"{k} {v}"
-                                    for k, v in entry.items()), flush=True)
+                best_val = _record_epoch(cfg, out, entry, history, model, optimizer, scheduler,
+                                         best_val, writer, show_progress)
             else:
                 history.append(entry)
             distributed.barrier(ctx)
