@@ -20,8 +20,8 @@ from .errors import Cancelled, LiftRigError
 
 # Modules (relative to this package) whose add_commands(subparsers) declare subcommands.
 COMMAND_MODULES = (
+    ".detect.commands",
     ".lifter.commands",
-    ".lifter.lift_commands",
     ".retarget.commands",
     ".training.commands",
 )

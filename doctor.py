@@ -101,7 +101,7 @@ def check(pose_model: str = "full") -> dict:
 
 def _pose_model_check(pose_model: str) -> dict:
     try:
-        from .lifter.pose_models import POSE_MODELS, cache_dir, resolve_pose_model
+        from .detect.pose_models import POSE_MODELS, cache_dir, resolve_pose_model
         from .errors import LiftRigError
     except Exception as exc:                # pragma: no cover - the package itself is broken
         return _check("pose model", False, f"cannot look: {exc}", True)

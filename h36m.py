@@ -52,3 +52,11 @@ def mirror(poses, permutation=FLIP_PERMUTATION):
     out = poses[..., list(permutation), :]   # advanced indexing: a copy, for numpy and torch
     out[..., 0] = -out[..., 0]
     return out
+
+
+def normalize_screen(keypoints, size: tuple[int, int]):
+    """Pixels -> the papers' screen coordinates: x/w*2-1, y/w*2-h/w (aspect kept, x in [-1, 1])."""
+    import numpy as np
+
+    w, h = size
+    return keypoints / w * 2 - np.array([1.0, h / w])

@@ -73,7 +73,7 @@ def load_clip(source, options: LiftOptions = LiftOptions(),
         if "joints3d" in kp.extra:
             return kp
     else:
-        from .lifter.keypoints import extract_keypoints
+        from .detect.keypoints import extract_keypoints
 
         kp = extract_keypoints(source, pose_model=options.pose_model, person=options.person,
                                max_people=options.max_people, start=options.start,
@@ -105,7 +105,7 @@ def content_digest(path) -> str:
     import json
 
     from .fileio import atomic_write
-    from .lifter.pose_models import cache_dir
+    from .paths import cache_dir
 
     path = Path(path).resolve()
     stat = path.stat()
@@ -136,7 +136,7 @@ def joints_cache_path(source, options: LiftOptions = LiftOptions()) -> Path:
     import hashlib
     import json
 
-    from .lifter.pose_models import ENV_MODEL, POSE_MODELS, cache_dir
+    from .detect.pose_models import ENV_MODEL, POSE_MODELS, cache_dir
 
     pose_model = str(options.pose_model)
     if pose_model not in POSE_MODELS:                 # a .task file: its content

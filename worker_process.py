@@ -6,7 +6,7 @@ The job and the result are pickles that LiftRig writes and reads itself, in a pr
 folder. The worker prints ``progress<TAB>stage<TAB>done<TAB>total`` lines on stdout; a
 :class:`LiftRigError` there becomes ``error<TAB>message`` on stderr and exit code 2.
 
-Every LiftRig worker process (this one, and the 2D chunks' of :mod:`liftrig.lifter.chunks`)
+Every LiftRig worker process (this one, and the 2D chunks' of :mod:`liftrig.detect.chunks`)
 speaks that way: tab-separated lines on stdout, ``error<TAB>message`` and exit code 2 for a
 user's mistake; :func:`start_worker` and :func:`worker_failure` are the parent's side of it,
 :func:`liftrig.worker.run_worker_main` the worker's.

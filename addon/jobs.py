@@ -88,7 +88,7 @@ def pose_model(context=None, name: str = "full") -> str:
 
 def logs_dir() -> Path:
     """Where the workers' logs are kept (the user cache's ``logs`` folder)."""
-    from ..lifter.pose_models import cache_dir
+    from ..paths import cache_dir
 
     return cache_dir() / "logs"
 
@@ -163,7 +163,7 @@ _PROBE_CODE = (
     "import json, sys\n"
     "from liftrig.errors import LiftRigError\n"
     "try:\n"
-    "    from liftrig.lifter.video import probe_video\n"
+    "    from liftrig.detect.video import probe_video\n"
     "    i = probe_video(sys.argv[1])\n"
     "    print(json.dumps({'frames': i.frame_count, 'fps': i.fps, 'width': i.width,"
     " 'height': i.height}))\n"

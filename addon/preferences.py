@@ -324,7 +324,7 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
 
     def _run(self, model):
         from ..errors import Cancelled, LiftRigError
-        from ..lifter.pose_models import resolve_pose_model
+        from ..detect.pose_models import resolve_pose_model
 
         def progress(stage, done, total):
             if _download["cancel"]:
@@ -554,7 +554,7 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
             col.label(text=problem, icon="ERROR")
 
     def _draw_models(self, box):
-        from ..lifter.pose_models import POSE_MODELS, cache_dir
+        from ..detect.pose_models import POSE_MODELS, cache_dir
 
         if _download["running"]:
             row = box.row()

@@ -69,7 +69,7 @@ def synthetic_validation(lifter, max_clips: int | None, keep_in_frame: bool = Tr
     """(protocol, source) -> the field's metrics on every held-out clip, each filmed whole by
     one seeded camera."""
     from liftrig.formats import Keypoints2D
-    from liftrig.lifter.pose_models import cache_dir
+    from liftrig.paths import cache_dir
     from liftrig.training import metrics
     from liftrig.training.data import mocap
 
@@ -107,8 +107,8 @@ def synthetic_validation(lifter, max_clips: int | None, keep_in_frame: bool = Tr
 
 def real_footage(lifter) -> dict:
     from liftrig.h36m import BONES
-    from liftrig.lifter.keypoints import extract_keypoints
-    from liftrig.lifter.landmarks import MEDIAPIPE_TO_COCO17, coco17_to_h36m
+    from liftrig.detect.keypoints import extract_keypoints
+    from liftrig.detect.landmarks import MEDIAPIPE_TO_COCO17, coco17_to_h36m
     from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
     from liftrig.training import metrics
 

@@ -150,9 +150,9 @@ def main() -> int:
     if args.jobs:
         return scaling(args)
 
-    from liftrig.lifter.keypoints import extract_keypoints
-    from liftrig.lifter.pose2d import PoseDetector
-    from liftrig.lifter.video import iter_frames, probe_video
+    from liftrig.detect.keypoints import extract_keypoints
+    from liftrig.detect.pose2d import PoseDetector
+    from liftrig.detect.video import iter_frames, probe_video
 
     print(f"CPU cores: {os.cpu_count()}, median of {args.repeat} runs, "
           f"max people {args.max_people}, model {Path(args.pose_model).name}")

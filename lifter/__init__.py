@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The video side: 2D keypoints, the lifting networks and whole-clip inference.
+"""The 3D stage: the lifting networks (MixSTE, P-STMO), their weights, whole-clip inference.
 
 Importing this package stays light (no torch): :func:`load_lifter` imports the real module when
 it is called, and ``Lifter`` is resolved on first access.

@@ -1,88 +1,118 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Subcommands of the 2D stage: ``liftrig keypoints``."""
+"""Subcommands of the 3D stage: ``liftrig lift`` and ``liftrig convert-checkpoint``.
+
+Light at import time: torch and the networks load inside the handlers.
+"""
 
 from __future__ import annotations
 
-import logging
-import re
-import sys
+from pathlib import Path
 
-from ..checks import FRAME_NUMBER, FRAME_RATE, check_output_path, number_in
+from ..checks import FRAME_RATE, check_output_path, number_in
 from ..errors import LiftRigError
+from ..options import DEVICES, PRECISIONS
+from ..detect.commands import add_detection_options
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser(
-        "keypoints", help="video -> one person's 2D keypoints (.npz) with MediaPipe Pose",
-        description="Detect people with MediaPipe Pose, follow one of them through the clip and "
-                    "write their keypoints in Human3.6M order (see the README for the file).")
-    p.add_argument("video", nargs="?", help="the video file (optional with --from-json "
-                   "if --fps and --size are given)")
-    p.add_argument("-o", "--output", required=True, help="the keypoints file to write (.npz)")
-    add_detection_options(p)
-    p.add_argument("--from-json", metavar="DIR_OR_FILE",
-                   help="read another detector's output instead of running MediaPipe: a COCO-17 "
-                        "keypoint JSON file or a folder of OpenPose per-frame JSON files")
-    p.add_argument("--fps", type=FRAME_RATE, help="frame rate, with --from-json and no VIDEO")
-    p.add_argument("--size", metavar="WxH", help="frame size, with --from-json and no VIDEO")
-    p.set_defaults(handler=run_keypoints)
+    p = sub.add_parser("lift", help="video or 2D keypoints (.npz) -> 3D joints (.npz)",
+                       description="Lift a clip's 2D keypoints to 3D joints with MixSTE or P-STMO. "
+                       "The output keeps the keypoints fields and adds joints3d, float32 "
+                       "[F, 17, 3]: metres, root-relative, camera axes.")
+    p.add_argument("input", help="a video, or a keypoints file from `liftrig keypoints` (.npz)")
+    p.add_argument("-o", "--output", required=True,
+                   help="the file to write: .npz (joints), or .bvh, .fbx, .blend (LiftRig's "
+                   "skeleton animated; .fbx and .blend need the bpy module)")
+    p.add_argument("--weights", metavar="PATH",
+                   help="model weights: LiftRig .safetensors or a published MixSTE/P-STMO "
+                   "checkpoint (default: the installed default model, whose weights are "
+                   "CC BY-NC 4.0: non-commercial use only)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto = bf16 on GPUs and CPUs with bf16 units, else fp32")
+    p.add_argument("--no-flip", dest="flip", action="store_false",
+                   help="skip the mirrored pass (twice as fast, slightly less accurate)")
+    add_detection_options(p.add_argument_group("for a video input (the 2D stage)"))
+    p.add_argument("-q", dest="no_progress", action="store_true", help="same as --no-progress")
+    p.set_defaults(handler=_lift)
+
+    c = sub.add_parser("convert-checkpoint", help="published MixSTE/P-STMO weights -> .safetensors",
+                       description="Convert a published MixSTE or P-STMO checkpoint (or any "
+                       "weights file LiftRig reads) to LiftRig's .safetensors, which records the "
+                       "architecture, its sizes and the training frame rate.")
+    c.add_argument("input", help="the checkpoint (.bin, .pth, .pt or .safetensors)")
+    c.add_argument("output", help="the file to write (.safetensors)")
+    c.add_argument("--fps", type=FRAME_RATE, default=None,
+                   help="frame rate the weights were trained at (default: the source's own, "
+                   "else MixSTE 50, P-STMO 25)")
+    c.add_argument("--num-heads", type=number_in(1, 256, integer=True), default=None,
+                   help="attention heads, which weights do not reveal (default 8, as published)")
+    c.set_defaults(handler=_convert)
 
 
-def add_detection_options(p) -> None:
-    """The 2D options, shared with the commands that start from a video (``liftrig lift``)."""
-    p.add_argument("--pose-model", default="full", metavar="lite|full|heavy|PATH",
-                   help="MediaPipe pose model: a name (downloaded once) or a .task file "
-                        "(default: full; env LIFTRIG_POSE_MODEL overrides the names)")
-    p.add_argument("--person", type=number_in(0, 1000, integer=True), default=None, metavar="K",
-                   help="follow the K-th person from the left at the start (0 = leftmost); "
-                        "default: the most prominent")
-    p.add_argument("--max-people", type=number_in(1, 50, integer=True), default=2,
-                   help="how many people MediaPipe looks for per frame (default 2)")
-    p.add_argument("--jobs", type=number_in(1, 1024, integer=True), default=None, metavar="N",
-                   help="processes that detect chunks of the clip at once (default: the cores "
-                        "this process may use; clips under 10 s at 30 fps use one)")
-    p.add_argument("--start", type=FRAME_NUMBER, default=0, help="first frame (default 0)")
-    p.add_argument("--end", type=FRAME_NUMBER, default=None,
-                   help="frame after the last (default: the end)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match or not (0 < int(match[1]) <= 100_000 and 0 < int(match[2]) <= 100_000):
-        raise LiftRigError(f"--size {text!r} is not WIDTHxHEIGHT in pixels, e.g. 1920x1080.")
-    return int(match[1]), int(match[2])
-
-
-def _check_output(path: str) -> None:
-    check_output_path(path, (".npz",), "keypoints file")
-
-
-def run_keypoints(args) -> int:
+def _lift(args) -> int:
+    from ..formats import Keypoints2D
     from ..progress import terminal_progress
+    from .inference import load_lifter
 
-    logging.basicConfig(format="liftrig: %(message)s", level=logging.INFO, stream=sys.stderr)
-    _check_output(args.output)
-    if args.from_json:
-        from .external_json import keypoints_from_json
+    src, out = Path(args.input), Path(args.output)
+    if out.suffix.lower() not in (".npz", ".bvh", ".fbx", ".blend"):
+        raise LiftRigError(f"cannot write {out.name!r}: use -o OUT.npz (joints), OUT.bvh, "
+                           "OUT.fbx or OUT.blend (LiftRig's skeleton animated)")
+    check_output_path(out)
+    if out.suffix.lower() in (".bvh", ".fbx", ".blend"):
+        return _lift_to_animation(args, src, out)
+    if not src.is_file():
+        raise LiftRigError(f"input not found: {src}")
+    lifter = load_lifter(args.weights, device=args.device, precision=args.precision)
+    with terminal_progress(not args.no_progress) as progress:
+        if src.suffix.lower() == ".npz":
+            kp = Keypoints2D.load(src)
+        else:
+            from ..detect.keypoints import extract_keypoints
 
-        fps, size = args.fps, _parse_size(args.size) if args.size else None
-        if args.video:
-            from .video import probe_video
-
-            info = probe_video(args.video)
-            fps, size = fps or info.fps, size or info.size
-        kp = keypoints_from_json(args.from_json, fps=fps, size=size, person=args.person)
-    else:
-        if not args.video:
-            raise LiftRigError("Give a VIDEO, or --from-json with another detector's output.")
-        from .keypoints import extract_keypoints
-
-        with terminal_progress(not args.no_progress) as progress:
-            kp = extract_keypoints(args.video, pose_model=args.pose_model, person=args.person,
+            kp = extract_keypoints(src, pose_model=args.pose_model, person=args.person,
                                    max_people=args.max_people, start=args.start, end=args.end,
                                    progress=progress, jobs=args.jobs)
-    kp.save(args.output)
-    print(f"{args.output}: {kp.num_frames} frames at {kp.fps:g} fps, subject found in "
-          f"{int(kp.valid.sum())} ({100 * kp.valid.mean():.0f} %)")
+        joints = lifter.lift(kp, flip=args.flip, progress=progress)
+    kp.save(out, joints3d=joints)
+    print(f"{out}: 3D joints of {kp.num_frames} frames at {kp.fps:g} fps "
+          f"({int(kp.valid.sum())} with the subject detected)")
+    return 0
+
+
+def _lift_to_animation(args, src: Path, out: Path) -> int:
+    """-o OUT.bvh|OUT.fbx|OUT.blend: lift, retarget onto LiftRig's skeleton, write the file
+    (BVH with LiftRig's own writer; FBX and .blend through Blender's ``bpy`` module)."""
+    from ..pipeline import LiftOptions, lift_to_bvh
+    from ..progress import terminal_progress
+
+    options = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
+                          flip=args.flip, pose_model=args.pose_model, person=args.person,
+                          max_people=args.max_people, start=args.start, end=args.end,
+                          jobs=args.jobs)
+    if out.suffix.lower() != ".bvh":
+        import importlib.util
+
+        if importlib.util.find_spec("bpy") is None:
+            raise LiftRigError(f"writing {out.suffix.lower()} needs Blender: install the bpy "
+                               "module (pip install 'liftrig[blender]'), run `blender -b "
+                               f"--command liftrig {src} -o {out}`, or write .bvh instead")
+        from ..addon.batch import convert_one  # the Blender shell writes FBX and .blend
+    with terminal_progress(not args.no_progress) as progress:
+        if out.suffix.lower() == ".bvh":
+            summary = lift_to_bvh(src, out, options, progress)
+        else:
+            row = convert_one(src, out, options, progress=progress)
+            summary = f"{row.frames} frames at {row.fps:g} fps -> {row.output}"
+    print(summary)
+    return 0
+
+
+def _convert(args) -> int:
+    from .checkpoints import convert_checkpoint
+
+    check_output_path(args.output, (".safetensors",), "converted file")
+    info = convert_checkpoint(args.input, args.output, fps=args.fps, num_heads=args.num_heads)
+    print(f"{args.output}: {info['architecture']} {info['config']} at {info['fps']:g} fps")
     return 0

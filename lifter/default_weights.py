@@ -30,7 +30,7 @@ LICENSE_TEXT = ("The default lifter's weights are licensed CC BY-NC 4.0: non-com
 
 def installed_path() -> Path:
     """Where the preferences install the weights: the user cache."""
-    from .pose_models import cache_dir
+    from ..paths import cache_dir
 
     return cache_dir() / "weights" / FILE_NAME
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checks import check_finite
+from ..h36m import normalize_screen
 from ..errors import LiftRigError
 from ..formats import Keypoints2D
 from ..h36m import NUM_JOINTS, mirror
@@ -50,12 +51,6 @@ def fill_missing(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     for c in np.flatnonzero(~good.all(axis=0)):
         flat[:, c] = np.interp(frames, frames[good[:, c]], flat[good[:, c], c])
     return kp
-
-
-def normalize_screen(keypoints: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Pixels -> the papers' screen coordinates: x/w*2-1, y/w*2-h/w (aspect kept, x in [-1, 1])."""
-    w, h = size
-    return keypoints / w * 2 - np.array([1.0, h / w])
 
 
 def resample(values: np.ndarray, t_from: np.ndarray, t_to: np.ndarray, cubic: bool) -> np.ndarray:

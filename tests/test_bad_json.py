@@ -15,7 +15,7 @@ import pytest
 
 from liftrig.errors import LiftRigError
 from liftrig.formats import Keypoints2D
-from liftrig.lifter.external_json import keypoints_from_json
+from liftrig.detect.external_json import keypoints_from_json
 from liftrig.retarget.bonemap import MAX_DEPTH, bind, load_bone_map_json
 
 from conftest import VIDEOS

@@ -366,7 +366,7 @@ def test_pose_model_download_operator(monkeypatch, tmp_path):
     import bpy
 
     from liftrig.addon import preferences as P
-    from liftrig.lifter import pose_models
+    from liftrig.detect import pose_models
 
     served = tmp_path / "served"
     served.mkdir()

@@ -14,9 +14,9 @@ import pytest
 
 from liftrig.errors import LiftRigError
 from liftrig.formats import Keypoints2D
-from liftrig.lifter.external_json import keypoints_from_json
-from liftrig.lifter.keypoints import extract_keypoints
-from liftrig.lifter.landmarks import MEDIAPIPE_TO_COCO17
+from liftrig.detect.external_json import keypoints_from_json
+from liftrig.detect.keypoints import extract_keypoints
+from liftrig.detect.landmarks import MEDIAPIPE_TO_COCO17
 
 from conftest import POSE_MODEL, VIDEOS
 

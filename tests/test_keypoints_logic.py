@@ -6,10 +6,10 @@ import pytest
 
 from liftrig.errors import LiftRigError
 from liftrig.h36m import FLIP_PERMUTATION, JOINT_NAMES
-from liftrig.lifter.keypoints import fill_gaps, find_gaps
-from liftrig.lifter.landmarks import (BODY25_TO_COCO17, HEAD_TOP_EXTENSION, MEDIAPIPE_TO_COCO17,
+from liftrig.detect.keypoints import fill_gaps, find_gaps
+from liftrig.detect.landmarks import (BODY25_TO_COCO17, HEAD_TOP_EXTENSION, MEDIAPIPE_TO_COCO17,
                                       coco17_to_h36m, mediapipe_to_h36m)
-from liftrig.lifter.tracking import track_subject
+from liftrig.detect.tracking import track_subject
 
 
 def _mediapipe_pose(rng):
@@ -143,7 +143,7 @@ def test_left_right_flickers_are_undone_and_crossing_legs_left_alone(bandai_walk
     detector-like noise: undo_left_right_swaps changes nothing; after short swaps of a knee and
     ankle or elbow and wrist are injected (1-4 frames, as MediaPipe's flickers), it undoes them
     all and swaps nothing else."""
-    from liftrig.lifter.keypoints import SWAPPABLE_LIMBS, undo_left_right_swaps
+    from liftrig.detect.keypoints import SWAPPABLE_LIMBS, undo_left_right_swaps
     from liftrig.retarget.mocap_map import mocap_to_h36m
     from liftrig.retarget.bvh import read_bvh
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from liftrig.errors import Cancelled, LiftRigError
-from liftrig.lifter import chunks
-from liftrig.lifter.chunks import detect_in_chunks, frames_agree, plan_chunks
-from liftrig.lifter.keypoints import extract_keypoints
-from liftrig.lifter.pose2d import PoseDetector, people_to_array
-from liftrig.lifter.video import iter_frames, probe_video
+from liftrig.detect import chunks
+from liftrig.detect.chunks import detect_in_chunks, frames_agree, plan_chunks
+from liftrig.detect.keypoints import extract_keypoints
+from liftrig.detect.pose2d import PoseDetector, people_to_array
+from liftrig.detect.video import iter_frames, probe_video
 
 from conftest import POSE_MODEL, VIDEOS
 
@@ -37,7 +37,7 @@ def _worker_pids() -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"liftrig.lifter.chunk_worker" in command and state != "Z":
+        if b"liftrig.detect.chunk_worker" in command and state != "Z":
             pids.append(int(entry.name))
     return pids
 
@@ -153,7 +153,7 @@ def test_a_worker_that_dies_is_an_error_naming_its_chunk():
 def test_ctrl_c_on_the_command_line_stops_the_workers_and_writes_nothing(tmp_path):
     out = tmp_path / "kp.npz"
     env = {**os.environ, "LIFTRIG_POSE_MODEL": POSE_MODEL}
-    code = ("import sys; from liftrig.lifter import chunks; chunks.MIN_CHUNK_FRAMES = 30; "
+    code = ("import sys; from liftrig.detect import chunks; chunks.MIN_CHUNK_FRAMES = 30; "
             "from liftrig.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", code, "keypoints", str(VIDEOS["outdoor"]),
                              "-o", str(out), "--jobs", "2"], stderr=subprocess.PIPE, text=True,

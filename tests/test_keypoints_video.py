@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from liftrig.formats import Keypoints2D
-from liftrig.lifter.keypoints import extract_keypoints
-from liftrig.lifter.tracking import body_height
-from liftrig.lifter.video import iter_frames, probe_video
+from liftrig.detect.keypoints import extract_keypoints
+from liftrig.detect.tracking import body_height
+from liftrig.detect.video import iter_frames, probe_video
 
 from conftest import POSE_MODEL, VIDEOS
 
@@ -249,7 +249,7 @@ def test_a_real_run_prints_no_native_log_lines(tmp_path):
 def test_native_stderr_is_captured_and_attached_to_a_failure():
     import os
 
-    from liftrig.lifter.pose2d import NativeStderr
+    from liftrig.detect.pose2d import NativeStderr
 
     capture = NativeStderr()
     read, write = os.pipe()

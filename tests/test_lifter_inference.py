@@ -12,7 +12,8 @@ from liftrig.formats import Keypoints2D
 from liftrig.h36m import FLIP_PERMUTATION
 from liftrig.lifter import load_lifter
 from liftrig.lifter.checkpoints import save_safetensors
-from liftrig.lifter.inference import (Lifter, cpu_has_fast_bf16, normalize_screen, resample,
+from liftrig.h36m import normalize_screen
+from liftrig.lifter.inference import (Lifter, cpu_has_fast_bf16, resample,
                                       resolve_precision, window_starts)
 from liftrig.lifter.models import MixSTE, PSTMO
 

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from liftrig.errors import LiftRigError
-from liftrig.lifter import pose_models
-from liftrig.lifter.pose_models import download_file, resolve_pose_model
+from liftrig.detect import pose_models
+from liftrig.detect.pose_models import download_file, resolve_pose_model
 
 from conftest import POSE_MODEL, shared_path
 

@@ -6,7 +6,7 @@ import pytest
 from training_helpers import METADATA, make_h36m
 
 from liftrig.errors import LiftRigError
-from liftrig.lifter.inference import normalize_screen
+from liftrig.h36m import normalize_screen
 from liftrig.training.data import cameras
 from liftrig.training.data.h36m import KEEP_JOINTS_32, action_group, load_h36m, split_tail
 from liftrig.training.data.windows import WindowDataset, chunk_starts, mirror, window_indices

@@ -8,7 +8,7 @@ from training_helpers import write_recipe
 
 from liftrig.cli import main
 from liftrig.errors import LiftRigError
-from liftrig.lifter.inference import normalize_screen
+from liftrig.h36m import normalize_screen
 from liftrig.training import metrics
 from liftrig.training.config import load_config
 from liftrig.training.data import humaneva, mpi3dhp

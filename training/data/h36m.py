@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import LiftRigError
 from ...h36m import LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
-from ...lifter.inference import normalize_screen
+from ...h36m import normalize_screen
 from . import cameras
 from .npz import check_metadata, check_subject, check_view, read_dict
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import LiftRigError
-from ...lifter.inference import normalize_screen
+from ...h36m import normalize_screen
 from .cameras import quat_rotate
 from .h36m import Sequence
 from .npz import check_metadata, check_subject, check_view, read_dict

@@ -4,7 +4,7 @@
 The default model never sees Human3.6M. Instead, every training window is made on the fly:
 a stretch of motion capture (Bandai Namco, CMU), a random camera, a perspective projection,
 and detector-like errors, so the 2D input looks like what MediaPipe gives at run time after
-LiftRig's mapping (:func:`liftrig.lifter.landmarks.coco17_to_h36m` builds the derived joints
+LiftRig's mapping (:func:`liftrig.detect.landmarks.coco17_to_h36m` builds the derived joints
 from projected landmarks exactly as it does from MediaPipe's).
 
 Preparation (once, cached): both archives in ``../shared/data`` are extracted, every BVH clip
@@ -24,7 +24,7 @@ import numpy as np
 from ...errors import LiftRigError
 from ...fileio import save_npz_atomic
 from ...h36m import mirror as mirror_poses
-from ...lifter.landmarks import coco17_to_h36m
+from ...detect.landmarks import coco17_to_h36m
 from ...progress import ProgressFn, report
 from .bodies import BodyRanges, repose, sample_body
 
@@ -406,7 +406,7 @@ def synthesize(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
                mirror: bool = False, bodies: BodyRanges | None = None, seen_targets: bool = False):
     """One training pair: (2D input [T, 17, 2] normalised screen coordinates, 3D target
     [T, 17, 3]), see :func:`film`."""
-    from ...lifter.inference import normalize_screen
+    from ...h36m import normalize_screen
 
     points2d, size, target = film(rng, h36m, coco, fps, ranges, noise, mirror, bodies,
                                   seen_targets)
@@ -528,7 +528,7 @@ def validation_sequences(clips: list[MocapClip], length: int, count: int, seed: 
 def mocap_data(cfg: dict, num_frames: int):
     """The recipe's synthetic training set and fixed validation sequences (``data.dataset =
     "mocap"``): archives from ``data.root``, cached under ``data.cache`` (default: the user cache)."""
-    from ...lifter.pose_models import cache_dir
+    from ...paths import cache_dir
 
     data, train = cfg["data"], cfg["train"]
     cache = Path(data["cache"]).expanduser() if data.get("cache") else cache_dir()

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import LiftRigError
-from ...lifter.inference import normalize_screen
+from ...h36m import normalize_screen
 from .humaneva import GroupedSequence
 from .npz import read_dict
 

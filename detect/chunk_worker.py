@@ -3,7 +3,7 @@
 with its own PoseLandmarker. This module is the worker's side; :mod:`.chunks` starts the
 workers and stitches what they find.
 
-    python -m liftrig.lifter.chunk_worker VIDEO MODEL MAX_PEOPLE FIRST OWN_END END
+    python -m liftrig.detect.chunk_worker VIDEO MODEL MAX_PEOPLE FIRST OWN_END END
 
 Frames ``FIRST <= f < OWN_END`` are detected and sent; past ``OWN_END`` (the chunk's end) the
 worker asks before each frame whether to go on, up to ``END`` (-1: the clip's end), so that the

@@ -232,7 +232,7 @@ def detect_in_chunks(video, model_path, max_people: int, chunks: list[tuple[int,
             for w in workers:
                 w.log_path = Path(tmp) / f"chunk-{w.number}.log"
                 own_end = -1 if w.number == len(workers) - 1 else w.own[1]  # the last: no asks
-                command = [sys.executable, "-m", "liftrig.lifter.chunk_worker", str(video),
+                command = [sys.executable, "-m", "liftrig.detect.chunk_worker", str(video),
                            str(model_path), str(max_people), str(w.first), str(own_end),
                            str(-1 if end is None else end)]
                 with open(w.log_path, "w") as log_file:

@@ -13,7 +13,6 @@ import hashlib
 import http.client
 import ipaddress
 import os
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,10 +21,10 @@ from pathlib import Path
 
 from ..errors import LiftRigError
 from ..fileio import temporary_beside
+from ..paths import cache_dir
 from ..progress import ProgressFn, report
 
 ENV_MODEL = "LIFTRIG_POSE_MODEL"
-ENV_CACHE = "LIFTRIG_CACHE"
 ENV_OFFLINE = "LIFTRIG_OFFLINE"
 
 
@@ -56,19 +55,6 @@ POSE_MODELS = {
         "heavy", f"{_BASE}/pose_landmarker_heavy/float16/1/pose_landmarker_heavy.task",
         "64437af838a65d18e5ba7a0d39b465540069bc8aae8308de3e318aad31fcbc7b", 30_664_242),
 }
-
-
-def cache_dir() -> Path:
-    """The user cache folder for LiftRig's downloads (``LIFTRIG_CACHE`` overrides it)."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "liftrig"
 
 
 def check_task_bundle(path: Path, downloaded: bool) -> Path:
