@@ -85,7 +85,7 @@ def load_clip(source, options: LiftOptions = LiftOptions(),
 
 # --- the joints cache: video -> joints once, then any number of retargets ----------------------
 
-JOINTS_CACHE_VERSION = 2  # 2: the 2D stage undoes left/right swaps
+JOINTS_CACHE_VERSION = 3  # 2: the 2D stage undoes left/right swaps; 3: of the landmarks too
 
 
 def file_digest(path, chunk: int = 1 << 20) -> str:

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--smoothing", type=number_in(0, 1), default=0.5)
     r.add_argument("--foot-lock", choices=("on", "off"), default="on")
     r.add_argument("--root-motion", choices=("on", "off"), default="on")
+    r.add_argument("--extremities", choices=("on", "off"), default="on",
+                   help="feet, hands and head from MediaPipe's landmarks (default on)")
     r.add_argument("--fov", type=number_in(1, 179), default=None, metavar="DEG")
     r.add_argument("--focal-px", type=number_in(0, 1e6, low_open=True), default=None, metavar="F")
     r.add_argument("--facing", default="-y", choices=("-y", "+y", "-x", "+x", "camera"))
@@ -200,6 +202,7 @@ def options_from_args(args):
                        jobs=args.jobs)
     retarget = {"smoothing": args.smoothing, "foot_lock": args.foot_lock == "on",
                 "root_motion": args.root_motion == "on", "facing": args.facing,
+                "extremities": args.extremities == "on",
                 "focal_px": args.focal_px}
     if args.fov is not None:
         retarget["fov_deg"] = args.fov

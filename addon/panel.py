@@ -128,6 +128,9 @@ class LiftRigSettings(bpy.types.PropertyGroup):
         ("IN_PLACE", "In Place", "The pelvis stays above the origin")))
     foot_lock: BoolProperty(name="Foot Locking", default=True,
                             description="Plant the feet while they touch the ground")
+    extremities: BoolProperty(name="Feet, Hands, Head", default=True,
+                              description="Turn the feet, hands and head from MediaPipe's "
+                                          "heel, toe, knuckle, ear and nose landmarks")
     target: EnumProperty(name="Target", default="NEW", items=(
         ("NEW", "New LiftRig Skeleton", "Create LiftRig's skeleton, sized to the person"),
         ("SELECTED", "Selected Armature", "Key the active armature")))
@@ -179,7 +182,7 @@ def job_from_settings(context) -> jobs.LiftJob:
                        person=s.person if s.person_mode == "NUMBER" else None,
                        start=start, end=end, jobs=jobs.two_d_jobs(context, s.jobs))
     retarget = {"smoothing": float(s.smoothing), "foot_lock": bool(s.foot_lock),
-                "root_motion": s.root_motion == "ON"}
+                "root_motion": s.root_motion == "ON", "extremities": bool(s.extremities)}
     armature, bone_map = None, None
     if s.target == "SELECTED":
         armature = context.active_object
@@ -524,6 +527,7 @@ class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
         col.prop(s, "smoothing")
         col.prop(s, "root_motion")
         col.prop(s, "foot_lock")
+        col.prop(s, "extremities")
 
         layout.prop(s, "target")
         if s.target == "SELECTED":

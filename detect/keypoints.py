@@ -78,24 +78,28 @@ def fill_gaps(points: np.ndarray, valid: np.ndarray, max_gap: int) -> tuple[np.n
     return points, long_gaps
 
 
-def undo_left_right_swaps(points: np.ndarray, scores: np.ndarray, valid: np.ndarray,
-                          fps: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """Give each knee/ankle and elbow/wrist pair the side labels that move least over the clip.
+# The MediaPipe landmarks that change sides with each of SWAPPABLE_LIMBS (left, right pairs):
+# knee, ankle, heel, foot index; elbow, wrist, pinky, index, thumb.
+SWAPPABLE_LANDMARKS = (((25, 26), (27, 28), (29, 30), (31, 32)),
+                       ((13, 14), (15, 16), (17, 18), (19, 20), (21, 22)))
+
+
+def left_right_swaps(points: np.ndarray, valid: np.ndarray, fps: float) -> list[np.ndarray]:
+    """Per limb of ``SWAPPABLE_LIMBS``, the frames whose side labels to swap so that the two
+    limbs move least over the clip.
 
     Per limb, a two-state Viterbi pass (labels as detected, or swapped) over the valid frames:
     the cost of a path is how far the two limbs' points move between frames (in torso lengths)
     plus ``SWAP_COST`` per swapped frame, so short flickers between the sides are undone while
     the detector's labels stand wherever motion does not clearly say otherwise (legs crossing in
-    a side view cost the same either way). Returns copies of points [F, 17, 2] and scores
-    [F, 17], and how many limb-frames were swapped."""
-    points, scores = points.copy(), scores.copy()
+    a side view cost the same either way)."""
     rows = np.flatnonzero(valid)
     if len(rows) < 3:
-        return points, scores, 0
+        return [rows[:0] for _ in SWAPPABLE_LIMBS]
     seen = points[rows]                                                         # [N, 17, 2]
     torso = np.maximum(np.linalg.norm(seen[:, 8] - seen[:, 0], axis=-1), 1e-3)  # [N]
     swap_cost = np.array([0.0, SWAP_COST * 30.0 / fps])
-    swapped = 0
+    flips = []
     for right, left in SWAPPABLE_LIMBS:
         r, l = seen[:, list(right)], seen[:, list(left)]                  # [N, 2, 2]
         states = np.stack([np.stack([r, l], 1), np.stack([l, r], 1)], 1)  # [N, state, side, 2, 2]
@@ -109,12 +113,27 @@ def undo_left_right_swaps(points: np.ndarray, scores: np.ndarray, valid: np.ndar
         path[-1] = cost.argmin()
         for t in range(len(rows) - 1, 0, -1):
             path[t - 1] = back[t, path[t]]
-        flip = rows[path == 1]
-        for a, b in zip(right, left):
-            points[flip, a], points[flip, b] = points[flip, b], points[flip, a].copy()
-            scores[flip, a], scores[flip, b] = scores[flip, b], scores[flip, a].copy()
-        swapped += len(flip)
-    return points, scores, swapped
+        flips.append(rows[path == 1])
+    return flips
+
+
+def _swap(array: np.ndarray, rows: np.ndarray, pairs) -> None:
+    """Exchange the entries ``a`` and ``b`` of each pair in ``array`` [F, J, ...] at ``rows``."""
+    for a, b in pairs:
+        array[rows, a], array[rows, b] = array[rows, b], array[rows, a].copy()
+
+
+def undo_left_right_swaps(points: np.ndarray, scores: np.ndarray, valid: np.ndarray,
+                          fps: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Give each knee/ankle and elbow/wrist pair the side labels that move least over the clip
+    (:func:`left_right_swaps`). Returns copies of points [F, 17, 2] and scores [F, 17], and how
+    many limb-frames were swapped."""
+    points, scores = points.copy(), scores.copy()
+    flips = left_right_swaps(points, valid, fps)
+    for (right, left), rows in zip(SWAPPABLE_LIMBS, flips):
+        _swap(points, rows, zip(right, left))
+        _swap(scores, rows, zip(right, left))
+    return points, scores, sum(len(rows) for rows in flips)
 
 
 def people_to_h36m(people) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -148,7 +167,13 @@ def assemble(candidates: list[list[tuple[np.ndarray, np.ndarray]]], fps: float,
             if name not in gathered:
                 gathered[name] = np.zeros((count,) + value.shape, np.float32)
             gathered[name][f] = value
-    keypoints, scores, swapped = undo_left_right_swaps(keypoints, scores, valid, fps)
+    flips = left_right_swaps(keypoints, valid, fps)
+    for (right, left), landmarks, rows in zip(SWAPPABLE_LIMBS, SWAPPABLE_LANDMARKS, flips):
+        _swap(keypoints, rows, zip(right, left))
+        _swap(scores, rows, zip(right, left))
+        for values in gathered.values():          # MediaPipe's own landmarks change sides too
+            _swap(values, rows, landmarks)
+    swapped = sum(len(rows) for rows in flips)
     if swapped:
         log.info("Undid %d left/right label swaps of knees, ankles, elbows or wrists.", swapped)
     max_gap = int(round(max_gap_s * fps))

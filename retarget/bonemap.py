@@ -35,6 +35,7 @@ import numpy as np
 from ..checks import describe_json
 from ..errors import LiftRigError
 from ..h36m import JOINT_NAMES, NUM_JOINTS
+from .extremities import ROLE_LANDMARKS, ROLES
 from .mocap_map import HEADTOP_IN_HEAD, NOSE_IN_HEAD
 from .rig import Rig
 from .rotations import normalize
@@ -64,7 +65,7 @@ MAX_DEPTH = 256          # bones from a root down to the deepest; a BVH nests on
 MAX_COORDINATE = 1e5     # metres, for a bone's head and tail
 MAX_ROLL = 360.0         # degrees
 MAX_WEIGHT = 1e3         # a weight in a point expression
-_MAP_KEYS = ("name", "bones", "points", "translation_bone", "skeleton")
+_MAP_KEYS = ("name", "bones", "points", "translation_bone", "skeleton", "extremities")
 _RULE_KEYS = ("aim", "twist")
 _SKELETON_KEYS = ("parent", "head", "tail", "roll")
 
@@ -133,6 +134,7 @@ class BoneMap:
     rules: tuple[BoneRule, ...]
     points: tuple[tuple[str, RigPointExpr], ...] = ()
     translation_bone: str | None = None
+    extremities: tuple[tuple[str, str], ...] = ()   # (bone, role of extremities.ROLES)
 
     @property
     def bones(self) -> tuple[str, ...]:
@@ -152,6 +154,8 @@ class BoneMap:
             out["points"] = {n: str(e) for n, e in self.points}
         if self.translation_bone:
             out["translation_bone"] = self.translation_bone
+        if self.extremities:
+            out["extremities"] = dict(self.extremities)
         return out
 
 
@@ -305,8 +309,16 @@ def bone_map_from_dict(data: dict, default_name: str = "custom") -> BoneMap:
         points.append((name, parse_rig_point(text, f"point {name!r}")))
     translation = _text(data.get("translation_bone"), '"translation_bone"', optional=True)
     name = _text(data.get("name"), '"name"', optional=True) or default_name
+    extremities = []
+    given = data.get("extremities")
+    for bone, role in _object({} if given is None else given, '"extremities"',
+                              '{BONE: ROLE, ...}').items():
+        if role not in ROLES:
+            raise LiftRigError(f'"extremities": bone {bone!r} is given {describe_json(role)}; '
+                               f"a role is one of {', '.join(ROLES)}")
+        extremities.append((bone, role))
     return BoneMap(name=name, rules=tuple(rules), points=tuple(points),
-                   translation_bone=translation)
+                   translation_bone=translation, extremities=tuple(extremities))
 
 
 def rig_from_dict(data: dict, name: str) -> Rig:
@@ -386,11 +398,15 @@ class BoundRig:
     point_exprs: tuple[RigPointExpr | None, ...]  # per point: where it sits on the rig
     translation_bone: int
     unmapped: tuple[str, ...] = field(default=())  # rig bones no rule drives
+    extremities: tuple[tuple[int, str], ...] = field(default=())  # (bone index, role)
 
     def report(self) -> str:
         """A short human-readable account of the mapping."""
         driven = sum(r is not None for r in self.rules)
         text = f"{self.bone_map.name}: {driven} of {self.rig.num_bones} bones driven"
+        if self.extremities:
+            text += ("; from MediaPipe's landmarks: " + ", ".join(
+                f"{self.rig.bone_names[b]} ({ROLE_LANDMARKS[role]})" for b, role in self.extremities))
         if self.unmapped:
             shown = ", ".join(self.unmapped[:12]) + (" ..." if len(self.unmapped) > 12 else "")
             text += f"; not driven (they keep their rest pose relative to their parent): {shown}"
@@ -477,9 +493,13 @@ def bind(rig: Rig, bone_map: BoneMap) -> BoundRig:
             raise LiftRigError(f"bone map {bone_map.name!r}: the pelvis point sits on bone "
                                f"{bone!r}, which does not move with the translation bone "
                                f"{t_name!r}; choose a translation bone above it")
-    unmapped = tuple(b for b, r in zip(rig.bone_names, rules) if r is None)
+    extremities = tuple((known(bone, f"gives the {role} to"), role)
+                        for bone, role in bone_map.extremities)
+    with_role = {rig.bone_names[b] for b, _ in extremities}
+    unmapped = tuple(b for b, r in zip(rig.bone_names, rules) if r is None and b not in with_role)
     return BoundRig(rig=rig, bone_map=bone_map, rules=tuple(rules), rest_points=rest,
-                    point_exprs=tuple(exprs), translation_bone=translation, unmapped=unmapped)
+                    point_exprs=tuple(exprs), translation_bone=translation, unmapped=unmapped,
+                    extremities=extremities)
 
 
 def _infer_points(exprs: list, rules, rig: Rig) -> None:

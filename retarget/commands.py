@@ -30,6 +30,9 @@ def add_commands(sub) -> None:
                    help="plant the feet while they touch the floor (default on)")
     p.add_argument("--root-motion", choices=("on", "off"), default="on",
                    help="off: keep the pelvis above the origin (in place); default on")
+    p.add_argument("--extremities", choices=("on", "off"), default="on",
+                   help="turn the feet, hands and head from MediaPipe's heel, toe, knuckle, ear "
+                        "and nose landmarks (default on; needs a file from MediaPipe)")
     p.add_argument("--fov", type=number_in(1, 179), default=None, metavar="DEG",
                    help="the camera's field of view across the longer image side in degrees "
                         "(default 60, typical of phones); ignored with --focal-px")
@@ -66,7 +69,8 @@ def run_retarget(args) -> int:
     options = RetargetOptions(
         smoothing=args.smoothing, foot_lock=args.foot_lock == "on",
         root_motion=args.root_motion == "on", facing=args.facing,
-        focal_px=args.focal_px, **({"fov_deg": args.fov} if args.fov is not None else {}))
+        focal_px=args.focal_px, extremities=args.extremities == "on",
+        **({"fov_deg": args.fov} if args.fov is not None else {}))
     rig = args.rig if args.rig == "builtin" else load_rig(args.rig)
     result = retarget_clip(kp, None, options, rig)
     if args.world_out:  # first: if it fails, no BVH is left behind either

@@ -39,6 +39,7 @@ class RetargetOptions:
     focal_px: float | None = None   # the focal length in pixels, if known (overrides fov_deg)
     facing: str = "-y"              # world axis the subject faces at the start, or "camera"
     ankle_height: float | None = None  # metres; None: a share of the subject's shin
+    extremities: bool = True        # feet, hands and head from MediaPipe's landmarks, if any
 
 
 @dataclass(eq=False)
@@ -139,8 +140,12 @@ def clean_world_points(world: np.ndarray, fps: float, options: RetargetOptions,
 
 def retarget_points(world: np.ndarray, fps: float, options: RetargetOptions = RetargetOptions(),
                     rig: BoundRig | str = "builtin",
-                    progress: ProgressFn | None = None) -> RetargetResult:
-    """Retarget world points [F, 17, 3] (metres, Z up, floor Z = 0) onto ``rig``."""
+                    progress: ProgressFn | None = None, landmarks=None) -> RetargetResult:
+    """Retarget world points [F, 17, 3] (metres, Z up, floor Z = 0) onto ``rig``.
+
+    ``landmarks``: ``(world_landmarks [F, 33, 3], visibility [F, 33], valid [F])`` of MediaPipe,
+    which turn the rig's feet, hands and head (:mod:`.extremities`) unless
+    ``options.extremities`` is off."""
     world = np.asarray(world, np.float64)
     if world.ndim != 3 or world.shape[1:] != (NUM_JOINTS, 3) or len(world) < 1:
         raise LiftRigError(f"expected points of shape [F >= 1, {NUM_JOINTS}, 3], "
@@ -154,7 +159,13 @@ def retarget_points(world: np.ndarray, fps: float, options: RetargetOptions = Re
     target = points
     if rig is not skeleton and rig.bone_map.name != "builtin":
         target = points * _leg_scale(rig, skeleton)     # the rig's own stride and hip height
-    pose = solve_pose(rig, target)
+    targets = None
+    if options.extremities and landmarks is not None:
+        from .extremities import extremity_targets
+
+        targets = extremity_targets(*landmarks[:2], points, fps, options.smoothing,
+                                    valid=landmarks[2])
+    pose = solve_pose(rig, target, targets)
     report(progress, "retarget: solving the rig", 4, 4)
     return RetargetResult(
         pose=pose, world=points.astype(np.float32), world_raw=world.astype(np.float32),
@@ -186,6 +197,9 @@ def retarget_clip(kp: Keypoints2D, joints3d: np.ndarray | None = None,
         joints3d = kp.extra["joints3d"]
     report(progress, "retarget: placing the subject in the world", 0, 4)
     world, frame = camera_to_world(kp, joints3d, options)
-    result = retarget_points(world, kp.fps, options, rig, progress)
+    landmarks = None
+    if kp.world_landmarks is not None and kp.landmarks is not None:
+        landmarks = (kp.world_landmarks, kp.landmarks[..., 3], kp.valid)
+    result = retarget_points(world, kp.fps, options, rig, progress, landmarks)
     result.world_frame = frame
     return result

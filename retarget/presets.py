@@ -97,9 +97,15 @@ BUILTIN_RULES = (
 )
 
 
+# The extremities of LiftRig's skeleton: the ankle, wrist and nose bones (see extremities.py).
+BUILTIN_EXTREMITIES = (("LAnkle", "left-foot"), ("RAnkle", "right-foot"),
+                       ("LWrist", "left-hand"), ("RWrist", "right-hand"), ("Nose", "head"))
+
+
 def builtin_bone_map() -> BoneMap:
     return BoneMap(name="builtin", rules=tuple(rule(*r) for r in BUILTIN_RULES),
-                   points=tuple((n, parse_rig_point(f"{n}.head")) for n in JOINT_NAMES))
+                   points=tuple((n, parse_rig_point(f"{n}.head")) for n in JOINT_NAMES),
+                   extremities=BUILTIN_EXTREMITIES)
 
 
 def _bone_lengths(points: np.ndarray) -> np.ndarray:
@@ -256,6 +262,15 @@ def _side_rules(fmt, names) -> list:
     return out
 
 
+def _extremity_bones(fmt, names, head: str) -> tuple:
+    """(bone, role) of the feet, hands and head of a preset rig."""
+    out = []
+    for side, full in (("L", "left"), ("R", "right")):
+        out += [(names["foot"].format(s=fmt[side]), f"{full}-foot"),
+                (names["hand"].format(s=fmt[side]), f"{full}-hand")]
+    return tuple(out) + ((head, "head"),)
+
+
 def _points(**exprs) -> tuple:
     return tuple((name, parse_rig_point(text)) for name, text in exprs.items())
 
@@ -286,7 +301,7 @@ def mixamo_preset(prefix: str = "mixamorig:") -> tuple[Rig, BoneMap]:
     ] + _side_rules(fmt, names)
     bone_map = BoneMap("mixamo", tuple(rules), _points(
         Pelvis=f"0.5*{q('LeftUpLeg')}.head + 0.5*{q('RightUpLeg')}.head",
-        Thorax=f"{q('Neck')}.head"))
+        Thorax=f"{q('Neck')}.head"), extremities=_extremity_bones(fmt, names, q("Head")))
     return Rig.from_bones("mixamo", bones), bone_map
 
 
@@ -318,7 +333,8 @@ def ue5_preset() -> tuple[Rig, BoneMap]:
              rule("neck_02", "Thorax", "Nose", "neck"),
              rule("head", "Nose", "HeadTop", "face")] + _side_rules(fmt, names)
     bone_map = BoneMap("ue5", tuple(rules), _points(
-        Pelvis="0.5*thigh_l.head + 0.5*thigh_r.head", Thorax="neck_01.head"))
+        Pelvis="0.5*thigh_l.head + 0.5*thigh_r.head", Thorax="neck_01.head"),
+        extremities=_extremity_bones(fmt, names, "head"))
     return Rig.from_bones("ue5", bones), bone_map
 
 
@@ -343,7 +359,7 @@ def rigify_preset() -> tuple[Rig, BoneMap]:
              rule("head", "Nose", "HeadTop", "face")] + _side_rules(fmt, names)
     bone_map = BoneMap("rigify", tuple(rules), _points(
         Pelvis="0.5*thigh_fk.L.head + 0.5*thigh_fk.R.head", Thorax="neck.head"),
-        translation_bone="torso")
+        translation_bone="torso", extremities=_extremity_bones(fmt, names, "head"))
     return Rig.from_bones("rigify", bones), bone_map
 
 
@@ -370,7 +386,8 @@ def rigify_metarig_preset() -> tuple[Rig, BoneMap]:
              rule("spine.005", "Thorax", "Nose", "neck"),
              rule("spine.006", "Nose", "HeadTop", "face")] + _side_rules(fmt, names)
     bone_map = BoneMap("rigify-metarig", tuple(rules), _points(
-        Pelvis="0.5*thigh.L.head + 0.5*thigh.R.head", Thorax="spine.004.head"))
+        Pelvis="0.5*thigh.L.head + 0.5*thigh.R.head", Thorax="spine.004.head"),
+        extremities=_extremity_bones(fmt, names, "spine.006"))
     return Rig.from_bones("rigify-metarig", bones), bone_map
 
 
@@ -443,6 +460,7 @@ def detect_preset(bone_names) -> PresetMatch:
             f"{' ...' if len(missing) > 10 else ''}. Give a JSON bone map for this rig.")
     kept = tuple(r for r in bone_map.rules if r.bone in names)
     points = tuple((n, e) for n, e in bone_map.points if all(b in names for b in e.bones))
-    restricted = BoneMap(bone_map.name, kept, points, bone_map.translation_bone)
+    extremities = tuple((b, role) for b, role in bone_map.extremities if b in names)
+    restricted = BoneMap(bone_map.name, kept, points, bone_map.translation_bone, extremities)
     return PresetMatch(preset=name, bone_map=restricted, missing=missing, score=score)
 

@@ -232,10 +232,38 @@ def _defines_frame(aim: np.ndarray, pole: np.ndarray) -> np.ndarray:
     return (length > 10 * EPS) & (across > 10 * EPS)
 
 
-def solve_pose(bound: BoundRig, points: np.ndarray) -> RigPose:
+# An extremity's turn from its rest pose relative to its parent is trusted up to TURN_FULL_DEG
+# and not at all from TURN_NONE_DEG on.
+TURN_FULL_DEG, TURN_NONE_DEG = 100.0, 140.0
+
+
+def _turn_extremity(bound: BoundRig, b: int, role: str, parent: np.ndarray,
+                    targets) -> np.ndarray:
+    """World rotations [F, 3, 3] of bone ``b``, the ``role`` extremity: its target frame from
+    MediaPipe's landmarks, eased towards its rest pose relative to its parent (``parent``, the
+    parent bone's world rotations) where the landmarks' weight drops."""
+    from scipy.spatial.transform import Rotation
+
+    from .extremities import rest_axes
+
+    rig = bound.rig
+    rest_aim, rest_pole = rest_axes(role, rig.rest_tails[b] - rig.rest_heads[b])
+    target = rotation_aligning(rest_aim, rest_pole, targets.aim[role], targets.pole[role])
+    # The rest pose relative to the parent is ``parent``; turn from it towards the target, less
+    # where the turn is one no ankle, wrist or neck makes (it eases out from TURN_FULL_DEG to
+    # TURN_NONE_DEG): a misread landmark, and near 180 degrees the turn's axis is ill-defined.
+    delta = Rotation.from_matrix(np.swapaxes(parent, -1, -2) @ target).as_rotvec()
+    angle = np.degrees(np.linalg.norm(delta, axis=-1))
+    t = np.clip((TURN_NONE_DEG - angle) / (TURN_NONE_DEG - TURN_FULL_DEG), 0.0, 1.0)
+    weight = targets.weight[role] * np.clip(targets.smoothed(t * t * (3.0 - 2.0 * t)), 0, 1)
+    return parent @ Rotation.from_rotvec(delta * weight[:, None]).as_matrix()
+
+
+def solve_pose(bound: BoundRig, points: np.ndarray, extremities=None) -> RigPose:
     """Pose ``bound.rig`` to follow the points [F, 17, 3] (armature space, e.g. LiftRig's world).
 
-    Bones without a rule keep their rest pose relative to their parent.
+    Bones without a rule keep their rest pose relative to their parent. ``extremities``: an
+    :class:`.extremities.ExtremityTargets` that turns the map's feet, hands and head.
     """
     points = np.asarray(points, np.float64)
     frames = len(points)
@@ -245,9 +273,13 @@ def solve_pose(bound: BoundRig, points: np.ndarray) -> RigPose:
     rest_poles: dict[str, np.ndarray] = {}
     world = np.empty((frames, rig.num_bones, 3, 3))
     identity = np.broadcast_to(np.eye(3), (frames, 3, 3))
+    roles = dict(bound.extremities) if extremities is not None else {}
     for b, p in enumerate(rig.parents):
         parent = world[:, p] if p >= 0 else identity
         r = bound.rules[b]
+        if b in roles:
+            world[:, b] = _turn_extremity(bound, b, roles[b], parent, extremities)
+            continue
         if r is None:
             world[:, b] = parent
             continue

@@ -107,12 +107,14 @@ def test_settings_become_the_job_options(scene, setup):
     s = settings(scene, setup["weights"], first=11, last=20)
     s.person_mode, s.person, s.pose_model = "NUMBER", 1, "heavy"
     s.smoothing, s.root_motion, s.foot_lock = 0.2, "IN_PLACE", False
+    s.extremities, s.jobs = False, 3
     job = panel.job_from_settings(bpy.context)
     o = job.lift_options
     assert (o.start, o.end, o.person, o.pose_model, o.device) == (10, 20, 1, "heavy", "cpu")
+    assert o.jobs == 3
     assert o.weights == str(setup["weights"])
     assert job.retarget_options == {"smoothing": pytest.approx(0.2), "foot_lock": False,
-                                    "root_motion": False}
+                                    "root_motion": False, "extremities": False}
     assert job.armature_name is None and job.worker_python == sys.executable
     s.target = "SELECTED"
     with pytest.raises(LiftRigError, match="select the armature"):

@@ -171,3 +171,28 @@ def test_left_right_flickers_are_undone_and_crossing_legs_left_alone(bandai_walk
     assert injected.sum() > 10 and count == injected.sum()
     assert np.array_equal(fixed, truth)
     assert np.array_equal(fixed_scores, scores)          # scores travel with their points
+
+
+def test_mediapipe_landmarks_change_sides_with_the_keypoints(bandai_walk, film):
+    """When a knee and ankle flicker to the other side, the subject's heel, foot index (and
+    knee and ankle) landmarks kept in the file are put back with them: the feet turned from
+    them must be the feet of the legs they belong to."""
+    from liftrig.detect.keypoints import SWAPPABLE_LANDMARKS, assemble
+    from liftrig.retarget.bvh import read_bvh
+    from liftrig.retarget.mocap_map import mocap_to_h36m
+
+    motion = read_bvh(bandai_walk)
+    world = mocap_to_h36m(motion)[:90]
+    kp, *_ = film(world, motion.fps, position=(0.5, -5.0, 1.2), target=(0.0, 0.0, 1.0))
+    marks = np.random.default_rng(3).normal(size=(len(world), 33, 4)).astype(np.float32)
+    points, scores = kp.keypoints.copy(), np.ones((len(world), 17), np.float32)
+    seen_marks = marks.copy()
+    flick = slice(30, 33)                                      # the left leg detected as the right
+    points[flick, [2, 3, 5, 6]] = kp.keypoints[flick, [5, 6, 2, 3]]
+    for a, b in SWAPPABLE_LANDMARKS[0]:
+        seen_marks[flick, [a, b]] = marks[flick, [b, a]]
+    candidates = [[(points[f], scores[f])] for f in range(len(world))]
+    extras = [[{"landmarks": seen_marks[f]}] for f in range(len(world))]
+    out = assemble(candidates, motion.fps, kp.size, np.arange(len(world)), extras=extras)
+    assert np.allclose(out.keypoints, kp.keypoints)
+    assert np.array_equal(out.landmarks, marks)

@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Feet, hands and head turned from MediaPipe's landmarks, on real footage with the real
+detector and the shipped lifter."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from liftrig.errors import LiftRigError
+from liftrig.retarget import presets
+from liftrig.retarget.bonemap import bind, bone_map_from_dict
+from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
+
+from conftest import POSE_MODEL, VIDEOS
+
+pytestmark = pytest.mark.slow
+
+EXTREMITIES = ("LAnkle", "RAnkle", "LWrist", "RWrist", "Nose")
+
+
+@pytest.fixture(scope="module")
+def outdoor_joints():
+    """The outdoor clip's keypoints (with MediaPipe's landmarks) and lifted joints."""
+    from liftrig.detect.keypoints import extract_keypoints
+    from liftrig.lifter import load_lifter
+
+    kp = extract_keypoints(VIDEOS["outdoor"], pose_model=POSE_MODEL, jobs=1)
+    kp.extra["joints3d"] = load_lifter(device="cpu").lift(kp)
+    return kp
+
+
+def _turn_from_parent(pose, bone: str) -> np.ndarray:
+    """Degrees [F] by which a bone is turned from its rest pose relative to its parent."""
+    rig = pose.rig
+    b = rig.index(bone)
+    rel = np.swapaxes(pose.world_rotations[:, rig.parents[b]], -1, -2) @ pose.world_rotations[:, b]
+    return np.degrees(Rotation.from_matrix(rel).magnitude())
+
+
+def _turn_per_frame(pose, bone: str) -> np.ndarray:
+    """Degrees [F - 1] by which a bone's turn from its parent changes from frame to frame."""
+    rig = pose.rig
+    b = rig.index(bone)
+    rel = np.swapaxes(pose.world_rotations[:, rig.parents[b]], -1, -2) @ pose.world_rotations[:, b]
+    step = np.swapaxes(rel[:-1], -1, -2) @ rel[1:]
+    return np.degrees(Rotation.from_matrix(step).magnitude())
+
+
+def test_feet_hands_and_head_turn_and_off_keeps_them_at_rest(outdoor_joints):
+    on = retarget_clip(outdoor_joints, None, RetargetOptions())
+    off = retarget_clip(outdoor_joints, None, RetargetOptions(extremities=False))
+    report = on.pose.bound.report()
+    assert "from MediaPipe's landmarks: LAnkle (left heel, left foot index)" in report
+    assert "Nose (nose, ears)" in report
+    for bone in EXTREMITIES:
+        assert np.median(_turn_from_parent(on.pose, bone)) > 3.0, bone   # they move ...
+        if bone != "Nose":                            # ... only when asked (the head bone
+            assert _turn_from_parent(off.pose, bone).max() < 1e-6, bone  # has its own rule)
+        # Their own motion adds no snaps: the turn from the parent changes smoothly.
+        assert np.percentile(_turn_per_frame(on.pose, bone), 90) < 15.0, bone
+    b = on.pose.rig.index("Nose")
+    between = np.swapaxes(off.pose.world_rotations[:, b], -1, -2) @ on.pose.world_rotations[:, b]
+    assert np.median(np.degrees(Rotation.from_matrix(between).magnitude())) > 3.0
+    # The 17 points are the body's either way (the extremities turn bones, not the body).
+    assert np.allclose(on.world, off.world)
+
+
+def test_unreliable_landmarks_ease_to_the_parents_orientation(outdoor_joints):
+    """Where the left foot's heel and toe are not seen (visibility 0 for 40 frames), the left
+    foot keeps its shin's orientation, and it eases in and out instead of snapping."""
+    kp = outdoor_joints
+    blind = kp.landmarks.copy()
+    hidden = slice(100, 140)
+    blind[hidden, 29, 3] = blind[hidden, 31, 3] = 0.0     # left heel, left foot index
+    pose = retarget_clip(dataclasses.replace(kp, landmarks=blind), None, RetargetOptions()).pose
+    seen = retarget_clip(kp, None, RetargetOptions()).pose
+    turn = _turn_from_parent(pose, "LAnkle")
+    assert turn[110:130].max() < 1.0                      # the shin's orientation, well inside
+    assert _turn_from_parent(seen, "LAnkle")[110:130].max() > 5.0   # (where it would turn)
+    steps = _turn_per_frame(pose, "LAnkle")[95:145]
+    assert steps.max() < 12.0, steps.max()                 # eased, not snapped
+    # The other extremities do not notice.
+    assert np.allclose(_turn_from_parent(pose, "RAnkle"), _turn_from_parent(seen, "RAnkle"))
+
+
+@pytest.mark.parametrize("name", ["mixamo", "ue5", "rigify", "rigify-metarig"])
+def test_preset_rigs_get_feet_hands_and_head(outdoor_joints, name):
+    pose = retarget_clip(outdoor_joints, None, RetargetOptions(), name).pose
+    roles = dict(pose.bound.extremities)
+    assert sorted(roles.values()) == sorted(["left-foot", "right-foot", "left-hand",
+                                             "right-hand", "head"])
+    for b in roles:
+        assert np.median(_turn_from_parent(pose, pose.rig.bone_names[b])) > 3.0
+
+
+def test_json_maps_name_their_extremities():
+    mixamo = presets.preset("mixamo")
+    data = mixamo.bone_map.to_dict()
+    assert data["extremities"]["mixamorig:LeftFoot"] == "left-foot"
+    again = bone_map_from_dict(json.loads(json.dumps(data)))
+    assert again == mixamo.bone_map
+    assert bind(mixamo.rig, again).extremities == mixamo.extremities
+    data["extremities"]["mixamorig:LeftFoot"] = "left-paw"
+    with pytest.raises(LiftRigError, match="given the text 'left-paw'; a role is one of left-foot"):
+        bone_map_from_dict(data)
+    data["extremities"] = {"mixamorig:LeftPaw": "left-foot"}
+    with pytest.raises(LiftRigError, match="'mixamorig:LeftPaw', which rig"):
+        bind(mixamo.rig, bone_map_from_dict(data))
