@@ -402,12 +402,12 @@ def solve_for_blender(source, armature=None, bone_map=None,
 
 
 def lift_to_bvh(source, output, options: LiftOptions = LiftOptions(),
-                progress: ProgressFn | None = None) -> str:
+                progress: ProgressFn | None = None, retarget_options=None) -> str:
     """``liftrig lift VIDEO -o OUT.bvh`` on LiftRig's skeleton, with LiftRig's own writer (no
     Blender needed; FBX and .blend go through the Blender shell, :mod:`liftrig.addon.batch`).
     Returns a one-line summary."""
     from .retarget.export import write_pose_bvh
 
-    kp, result = solve_clip(source, "builtin", options, progress=progress)
+    kp, result = solve_clip(source, "builtin", options, retarget_options, progress=progress)
     write_pose_bvh(output, result.pose, kp.fps)
     return result.summary()

@@ -32,6 +32,9 @@ def add_commands(sub) -> None:
                    help="auto = bf16 on GPUs and CPUs with bf16 units, else fp32")
     p.add_argument("--no-flip", dest="flip", action="store_false",
                    help="skip the mirrored pass (twice as fast, slightly less accurate)")
+    p.add_argument("--extremities", choices=("on", "off"), default="on",
+                   help="with -o .bvh/.fbx/.blend: feet, hands and head from MediaPipe's "
+                        "landmarks (default on)")
     add_detection_options(p.add_argument_group("for a video input (the 2D stage)"))
     p.add_argument("-q", dest="no_progress", action="store_true", help="same as --no-progress")
     p.set_defaults(handler=_lift)
@@ -99,11 +102,14 @@ def _lift_to_animation(args, src: Path, out: Path) -> int:
                                "module (pip install 'liftrig[blender]'), run `blender -b "
                                f"--command liftrig {src} -o {out}`, or write .bvh instead")
         from ..addon.batch import convert_one  # the Blender shell writes FBX and .blend
+    retarget = {"extremities": args.extremities == "on"}
     with terminal_progress(not args.no_progress) as progress:
         if out.suffix.lower() == ".bvh":
-            summary = lift_to_bvh(src, out, options, progress)
+            from ..retarget.pipeline import RetargetOptions
+
+            summary = lift_to_bvh(src, out, options, progress, RetargetOptions(**retarget))
         else:
-            row = convert_one(src, out, options, progress=progress)
+            row = convert_one(src, out, options, retarget, progress=progress)
             summary = f"{row.frames} frames at {row.fps:g} fps -> {row.output}"
     print(summary)
     return 0

@@ -109,3 +109,23 @@ def test_json_maps_name_their_extremities():
     data["extremities"] = {"mixamorig:LeftPaw": "left-foot"}
     with pytest.raises(LiftRigError, match="'mixamorig:LeftPaw', which rig"):
         bind(mixamo.rig, bone_map_from_dict(data))
+
+
+def test_liftrig_lift_to_bvh_turns_them_unless_off(outdoor_joints, tmp_path):
+    from liftrig.cli import main
+    from liftrig.retarget.bvh import read_bvh
+
+    joints = tmp_path / "outdoor.npz"
+    outdoor_joints.save(joints, joints3d=outdoor_joints.extra["joints3d"])
+    files = {}
+    for switch in ("on", "off"):
+        files[switch] = tmp_path / f"{switch}.bvh"
+        assert main(["lift", str(joints), "-o", str(files[switch]), "-q",
+                     "--extremities", switch]) == 0
+    on, off = read_bvh(files["on"]), read_bvh(files["off"])
+    ankle = on.skeleton.index("LAnkle")
+    first = sum(len(c) for c in on.skeleton.channels[:ankle])
+    columns = [first + k for k, name in enumerate(on.skeleton.channels[ankle])
+               if name.endswith("rotation")]
+    assert np.abs(off.values[:, columns]).max() < 1e-3        # at rest relative to the shin
+    assert np.abs(on.values[:, columns]).max() > 10.0         # turned, in degrees
