@@ -11,7 +11,17 @@ the extremities on. Per extremity:
              direction (heel -> toe, wrist -> knuckles, right ear -> left ear): LiftRig's bone
              against MediaPipe's raw world landmarks, on the frames both have.
 
+``--mocap`` measures instead, on held-out Bandai clips (whole content/style groups the default
+model never saw), the direction errors of feet (heel -> toe), hands (wrist -> knuckles) and head
+(right ear -> left ear) against the capture: its 17 points filmed exactly by a virtual camera
+(7 m, 1.4 m high, 60 degrees) and lifted by the default model; MediaPipe's world landmarks made
+from the capture, exact or MediaPipe-like (1.5 cm white + 1 cm slow noise per landmark): heel
+and foot index on the foot joint's frame, knuckles on the hand joint's, nose, eyes and ears on the
+head's. One rotation per clip puts LiftRig's world on the capture's. "off" is the same run with
+the extremities off (each keeps its rest pose relative to its parent).
+
     .venv/bin/python benchmarks/extremities.py
+    .venv/bin/python benchmarks/extremities.py --mocap [--max-clips 20]
 """
 
 from __future__ import annotations
@@ -40,8 +50,150 @@ def _jitter(directions: np.ndarray, fps: float) -> float:
     return float(np.degrees(np.median(np.linalg.norm(second, axis=-1))) * (30.0 / fps) ** 2)
 
 
+# Where MediaPipe's foot landmarks sit on the Bandai left foot joint's frame (its X runs to the
+# toes joint, about 40 degrees below the horizontal when the foot is flat; Y to the actor's left):
+# the foot's flat forward and up in that frame, then the heel and foot index (metres).
+FOOT_FORWARD, FOOT_UP = np.array([0.77, 0.0, 0.64]), np.array([-0.64, 0.0, 0.77])
+HEEL_BELOW_ANKLE, HEEL_BEHIND_ANKLE, TOE_BEYOND_BALL = 0.08, 0.06, 0.06
+KNUCKLES_ALONG, KNUCKLES_APART = 0.085, 0.04   # hand joint -> index / pinky knuckles (metres)
+
+
+def _mediapipe_from_capture(motion):
+    """MediaPipe-layout world landmarks [F, 33, 3] (LiftRig's world, metres) and the 17 points
+    [F, 17, 3] of a Bandai clip."""
+    from liftrig.retarget.bvh import forward_kinematics, guess_unit_scale
+    from liftrig.retarget.mocap_map import Y_UP_TO_Z_UP, mocap_points
+
+    points, coco = mocap_points(motion)
+    sk = motion.skeleton
+    pose = forward_kinematics(motion, guess_unit_scale(sk))
+    pos = pose.positions @ Y_UP_TO_Z_UP.T
+    rot = Y_UP_TO_Z_UP @ pose.rotations                   # [F, J, 3, 3] columns: local axes
+    marks = np.repeat(coco[:, :1], 33, axis=1)            # nose where nothing better is known
+    for k, m in ((0, 0), (2, 1), (5, 2), (7, 3), (8, 4)):  # nose, eyes, ears
+        marks[:, k] = coco[:, m]
+    layout = {11: "LShoulder", 12: "RShoulder", 13: "LElbow", 14: "RElbow", 15: "LWrist",
+              16: "RWrist", 23: "LHip", 24: "RHip", 25: "LKnee", 26: "RKnee", 27: "LAnkle",
+              28: "RAnkle"}
+    from liftrig.h36m import JOINT_INDEX
+
+    for k, name in layout.items():
+        marks[:, k] = points[:, JOINT_INDEX[name]]
+    # The right side's bones run along their joints' -X (its offsets are negative): its local X
+    # and Z are the left side's turned half about Y.
+    for side, sign, heel, toe, pinky, index in (("L", 1.0, 29, 31, 17, 19),
+                                                ("R", -1.0, 30, 32, 18, 20)):
+        foot, ball, hand = (sk.index(f"Foot_{side}"), sk.index(f"Toes_{side}"),
+                            sk.index(f"Hand_{side}"))
+        forward = rot[:, foot] @ (sign * FOOT_FORWARD)
+        up = rot[:, foot] @ (sign * FOOT_UP)
+        marks[:, heel] = pos[:, foot] - HEEL_BELOW_ANKLE * up - HEEL_BEHIND_ANKLE * forward
+        marks[:, toe] = pos[:, ball] + TOE_BEYOND_BALL * forward
+        along, across = sign * rot[:, hand, :, 0], sign * rot[:, hand, :, 2]
+        marks[:, index] = pos[:, hand] + KNUCKLES_ALONG * along + KNUCKLES_APART * across
+        marks[:, pinky] = pos[:, hand] + KNUCKLES_ALONG * along - KNUCKLES_APART * across
+        marks[:, index + 2] = marks[:, index]            # thumbs: unused
+    return marks, points
+
+
+def _direction(marks: np.ndarray, role: str) -> np.ndarray:
+    """An extremity's direction [F, 3] from MediaPipe-layout landmarks."""
+    pairs = {"left-foot": (29, 31), "right-foot": (30, 32), "head": (8, 7)}
+    if role in pairs:
+        a, b = pairs[role]
+        return marks[:, b] - marks[:, a]
+    wrist = 15 if role == "left-hand" else 16
+    return marks[:, list(KNUCKLES[wrist])].mean(axis=1) - marks[:, wrist]
+
+
+def _angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def mocap(max_clips: int) -> int:
+    """Direction errors of the extremities on held-out Bandai clips (see the module's text)."""
+    from liftrig.formats import Keypoints2D
+    from liftrig.lifter import load_lifter
+    from liftrig.paths import cache_dir
+    from liftrig.retarget.bvh import read_bvh
+    from liftrig.retarget.extremities import rest_axes
+    from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
+    from liftrig.retarget.root import PinholeCamera, look_at_rotation
+    from liftrig.training.data.mocap import clip_group, extract, is_held_out
+
+    folder = extract(SHARED / "data", cache_dir())["bandai"]
+    files = sorted(p for p in folder.rglob("*.bvh")
+                   if is_held_out(clip_group("bandai", p.stem)))[:max_clips]
+    lifter = load_lifter(device="cpu")
+    size = (1920, 1080)
+    camera = PinholeCamera.from_fov(size, 60.0)
+    rng = np.random.default_rng(0)
+    errors = {(kind, role): [] for kind in ("exact", "mediapipe-like", "off") for role in ROLES}
+    for path in files:
+        motion = read_bvh(path)
+        step = max(1, int(round(motion.fps / 30)))
+        marks, points = (a[::step] for a in _mediapipe_from_capture(motion))
+        centre = points[:, 0].mean(axis=0)
+        position = centre + np.array([4.0, -5.7, 0.0])
+        position[2] = 1.4
+        rotation = look_at_rotation(position, centre)
+        cam = (points - position) @ rotation.T
+        frames = len(points)
+        base = Keypoints2D(keypoints=camera.project(cam).astype(np.float32),
+                           scores=np.ones((frames, 17), np.float32),
+                           valid=np.ones(frames, bool), fps=30.0, size=size,
+                           frame_index=np.arange(frames))
+        joints = lifter.lift(base)
+        for kind in ("exact", "mediapipe-like", "off"):
+            seen = marks
+            if kind == "mediapipe-like":
+                slow = np.cumsum(rng.normal(0, 1.0, marks.shape), axis=0)
+                slow = 0.01 * slow / np.maximum(np.abs(slow).max(axis=0, keepdims=True), 1e-9)
+                seen = marks + rng.normal(0, 0.015, marks.shape) + slow
+            world = (seen - 0.5 * (seen[:, 23:24] + seen[:, 24:25])) @ rotation.T  # camera axes
+            pixels = camera.project((seen - position) @ rotation.T)
+            kp = Keypoints2D(keypoints=base.keypoints, scores=base.scores, valid=base.valid,
+                             fps=30.0, size=size, frame_index=base.frame_index,
+                             landmarks=np.concatenate([pixels, np.zeros((frames, 33, 1)),
+                                                       np.ones((frames, 33, 1))], -1
+                                                      ).astype(np.float32),
+                             world_landmarks=world.astype(np.float32))
+            result = retarget_clip(kp, joints, RetargetOptions(extremities=kind != "off"))
+            ours = result.world.astype(np.float64)
+            ours = ours - ours[:, :1]
+            truth = points - points[:, :1]
+            u, _, vt = np.linalg.svd(truth.reshape(-1, 3).T @ ours.reshape(-1, 3))
+            onto = u @ np.diag([1, 1, np.sign(np.linalg.det(u @ vt))]) @ vt  # ours -> capture
+            rig = result.pose.rig
+            for role, (bone, _, _) in ROLES.items():
+                j = rig.index(bone)
+                rest_aim, _ = rest_axes(role, rig.rest_tails[j] - rig.rest_heads[j])
+                got = (result.pose.world_rotations[:, j] @ rest_aim) @ onto.T
+                errors[kind, role].append(_angles(got, _direction(marks, role)))
+    print(f"{len(files)} held-out Bandai clips; direction error, mean (median) degrees:")
+    print(f"{'extremity':12s} {'exact':>14s} {'MediaPipe-like':>15s} {'off':>14s}")
+    for role in ROLES:
+        cells = []
+        for kind in ("exact", "mediapipe-like", "off"):
+            e = np.concatenate(errors[kind, role])
+            cells.append(f"{e.mean():6.1f} ({np.median(e):5.1f})")
+        print(f"{role:12s} {cells[0]:>14s} {cells[1]:>15s} {cells[2]:>14s}")
+    return 0
+
+
 def main() -> int:
+    import argparse
+
     from scipy.spatial.transform import Rotation
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mocap", action="store_true",
+                        help="direction errors on held-out motion capture instead")
+    parser.add_argument("--max-clips", type=int, default=20)
+    args = parser.parse_args()
+    if args.mocap:
+        return mocap(args.max_clips)
 
     from liftrig.detect.keypoints import extract_keypoints
     from liftrig.lifter import load_lifter

@@ -134,16 +134,18 @@ def load_clips(path: Path) -> list[MocapClip]:
                                          data["lengths"], ends)]
 
 
+def is_held_out(group: str, val_fraction: float = 0.1, seed: str = "liftrig") -> bool:
+    """Whether a clip group (:func:`clip_group`) is held out for validation: a hash of its name
+    falls under ``val_fraction``, so the split never changes with the file order."""
+    digest = hashlib.sha256(f"{seed}/{group}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < val_fraction
+
+
 def split_clips(clips: list[MocapClip], val_fraction: float = 0.1, seed: str = "liftrig"
                 ) -> tuple[list[MocapClip], list[MocapClip]]:
-    """Hold out whole groups (content/style, or a CMU clip): a group is in validation when a hash
-    of its name falls under ``val_fraction``, so the split never changes with the file order."""
-    def held_out(group: str) -> bool:
-        digest = hashlib.sha256(f"{seed}/{group}".encode()).digest()
-        return int.from_bytes(digest[:4], "big") / 2**32 < val_fraction
-
-    train = [c for c in clips if not held_out(c.group)]
-    val = [c for c in clips if held_out(c.group)]
+    """Hold out whole groups (content/style, or a CMU clip), see :func:`is_held_out`."""
+    train = [c for c in clips if not is_held_out(c.group, val_fraction, seed)]
+    val = [c for c in clips if is_held_out(c.group, val_fraction, seed)]
     return train, val
 
 
