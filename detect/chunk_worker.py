@@ -12,8 +12,8 @@ last chunk, detected to ``END`` without asking.
 
 The protocol, one line each, on stdout:
 ``frame<TAB>index<TAB>timestamp_ms<TAB>people<TAB>base64 float32 [people, 33, 8]`` (see
-:func:`.pose2d.people_to_array`), ``ask<TAB>index`` (answered on stdin with ``go`` or ``stop``)
-and ``end<TAB>next_index`` (the first frame it did not detect). A :class:`LiftRigError` is
+:func:`.pose2d.people_to_array`) and ``ask<TAB>index`` (answered on stdin with ``go`` or
+``stop``). A :class:`LiftRigError` is
 ``error<TAB>message`` on stderr and exit code 2. When stdin closes (the parent died or was
 killed), the worker exits at once.
 """
@@ -44,7 +44,6 @@ def detect_chunk(video: str, model: str, max_people: int, first: int, own_end: i
     from .video import iter_frames, probe_video
 
     info = probe_video(video)
-    next_index = first
     with PoseDetector(Path(model), max_people=max_people) as detector:
         for frame in iter_frames(video, first, end, info=info):
             if 0 <= own_end <= frame.index:
@@ -55,8 +54,6 @@ def detect_chunk(video: str, model: str, max_people: int, first: int, own_end: i
             data = base64.b64encode(people.tobytes()).decode("ascii")
             print(f"frame\t{frame.index}\t{frame.timestamp_ms}\t{len(people)}\t{data}",
                   file=out, flush=True)
-            next_index = frame.index + 1
-    print(f"end\t{next_index}", file=out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

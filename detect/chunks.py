@@ -118,9 +118,7 @@ class _Worker:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     frames: dict = field(default_factory=dict)      # index -> [P, 33, 8]
-    stamps: dict = field(default_factory=dict)      # index -> timestamp_ms
     asking: int | None = None   # the frame it asks to go on to
-    next_index: int | None = None   # sent with "end": the first frame it did not detect
     exit_code: int | None = None
     handover: tuple | None = None   # (frame, worker): from that frame on, that worker's frames
 
@@ -138,8 +136,6 @@ def _read(worker: _Worker, events: queue.Queue) -> None:
                         values.reshape(int(parts[3]), 33, PERSON_CHANNELS)))
         elif parts[0] == "ask" and len(parts) == 2:
             events.put(("ask", worker, int(parts[1])))
-        elif parts[0] == "end" and len(parts) == 2:
-            events.put(("end", worker, int(parts[1])))
     events.put(("exit", worker, worker.process.wait()))
 
 
@@ -187,14 +183,13 @@ class _Stitcher:
 
     def chain(self) -> "ChunkedDetections":
         """The stitched frames."""
-        out = ChunkedDetections([], [], [], [])
+        out = ChunkedDetections([], [], [])
         worker, index = self.workers[0], self.workers[0].first
         while True:
             until, nxt = worker.handover or (None, None)
             while index in worker.frames and (until is None or index < until):
                 out.indices.append(index)
                 out.people.append(worker.frames[index])
-                out.stamps.append(worker.stamps[index])
                 index += 1
             if nxt is None or index != until:
                 return out               # the clip, or its readable part, ends here
@@ -208,7 +203,6 @@ class ChunkedDetections:
 
     indices: list[int]          # frame numbers, consecutive
     people: list[np.ndarray]    # per frame: float32 [P, 33, 8] (:func:`.pose2d.people_to_array`)
-    stamps: list[int]           # per frame: timestamp in ms
     seams: list[int]            # the frames where the output passes from one worker to the next
 
 
@@ -250,14 +244,12 @@ def detect_in_chunks(video, model_path, max_people: int, chunks: list[tuple[int,
                 kind, w = event[0], event[1]
                 if kind == "frame":
                     index = event[2]
-                    w.frames[index], w.stamps[index] = event[4], event[3]
+                    w.frames[index] = event[4]
                     if w.own[0] <= index < w.own[1]:
                         done += 1
                         report(progress, "2D keypoints", done, stop - start)
                 elif kind == "ask":
                     w.asking = event[2]
-                elif kind == "end":
-                    w.next_index = event[2]
                 elif kind == "exit":
                     w.exit_code = event[2]
                     running -= 1
