@@ -15,6 +15,11 @@ in ``~/.cache/liftrig/bench``.
 
     .venv/bin/python benchmarks/keypoints.py [--repeat 3] [--pose-model PATH] [--max-people 2]
     .venv/bin/python benchmarks/keypoints.py --jobs [--repeat 1]
+
+``--seams`` cuts each shared clip itself (short: 30-frame chunks allowed) into three chunks and
+compares the keypoints with one process's, next to one process started 10 frames later:
+
+    .venv/bin/python benchmarks/keypoints.py --seams
 """
 
 from __future__ import annotations
@@ -139,6 +144,29 @@ def scaling(args) -> int:
     return 0
 
 
+def seams(args) -> int:
+    """Three chunks against one process, and one process started 10 frames later, on the
+    shared clips (median / 95th percentile / largest keypoint difference, % of body height)."""
+    import tempfile
+
+    from liftrig.detect import chunks
+    from liftrig.detect.keypoints import extract_keypoints
+
+    chunks.MIN_CHUNK_FRAMES = 30
+    print("keypoints against one process (median / 95th percentile / largest, % of body height):")
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in CLIPS:
+            files = {}
+            for label, options in (("one", {"jobs": 1}), ("three", {"jobs": 3}),
+                                   ("late", {"jobs": 1, "start": 10})):
+                files[label] = Path(tmp) / f"{clip.stem}-{label}.npz"
+                extract_keypoints(clip, pose_model=args.pose_model, max_people=args.max_people,
+                                  **options).save(files[label])
+            print(f"  {clip.name}: three chunks {_difference(files['one'], files['three'])}; "
+                  f"one process from frame 10 {_difference(files['one'], files['late'], 10)}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -146,9 +174,13 @@ def main() -> int:
     parser.add_argument("--max-people", type=int, default=2)
     parser.add_argument("--jobs", action="store_true",
                         help="measure how `liftrig keypoints --jobs N` scales instead")
+    parser.add_argument("--seams", action="store_true",
+                        help="compare three chunks of each shared clip with one process")
     args = parser.parse_args()
     if args.jobs:
         return scaling(args)
+    if args.seams:
+        return seams(args)
 
     from liftrig.detect.keypoints import extract_keypoints
     from liftrig.detect.pose2d import PoseDetector
