@@ -204,7 +204,7 @@ def extract_keypoints(video, pose_model="full", person: int | None = None, max_p
                          warm_up_frames)
     from .pose2d import people_from_array
     from .pose_models import resolve_pose_model
-    from .video import _cut_short_warning, probe_video
+    from .video import cut_short_warning, probe_video
 
     info = probe_video(video)
     if max_people < 1:
@@ -224,7 +224,7 @@ def extract_keypoints(video, pose_model="full", person: int | None = None, max_p
         found = detect_in_chunks(video, model_path, max_people, chunks, end, info.fps, progress)
         indices = found.indices
         detections = [people_from_array(values) for values in found.people]
-        if indices and (note := _cut_short_warning(video, indices[-1] + 1, end, info)):
+        if indices and (note := cut_short_warning(video, indices[-1] + 1, end, info)):
             log.warning(note)
     else:
         indices, detections = _detect_in_this_process(video, model_path, max_people, start, end,

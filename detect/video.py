@@ -113,7 +113,7 @@ def probe_video(path) -> VideoInfo:
     return info
 
 
-def _cut_short_warning(path, decoded_to: int, end: int | None, info: VideoInfo) -> str | None:
+def cut_short_warning(path, decoded_to: int, end: int | None, info: VideoInfo) -> str | None:
     """What to say when a video stops decoding well before the length its header gives (a
     file cut short by a copy or a download): the output then covers only the frames that decode."""
     expected = info.frame_count if end is None else min(end, info.frame_count)
@@ -159,7 +159,7 @@ def iter_frames(path, start: int = 0, end: int | None = None, prefetch: int = 4,
                 ok, bgr = cap.read()
                 if not ok or bgr is None:
                     # Said by the consumer's thread: MediaPipe's stderr may be captured now.
-                    notes.append(_cut_short_warning(path, index, end, info))
+                    notes.append(cut_short_warning(path, index, end, info))
                     break
                 ms = cap.get(cv2.CAP_PROP_POS_MSEC)
                 ms = int(round(ms)) if ms and np.isfinite(ms) else int(round(index * 1000 / info.fps))
