@@ -256,3 +256,22 @@ def test_training_on_motion_capture_ships_weights_that_say_their_licence(tmp_pat
     cfg2["model"]["dim"] = 32
     with pytest.raises(LiftRigError, match="do not fit this recipe"):
         load_pretrained_weights(build(cfg2), str(weights), "mixste")
+
+
+def test_source_shares_draw_a_small_source_as_often_as_asked():
+    def clip(i, source, frames):
+        return mocap.MocapClip(f"c{i}", source, f"{source}/g{i}", np.zeros((frames, 17, 3), np.float32),
+                               np.zeros((frames, 17, 3), np.float32))
+    clips = [clip(0, "bandai", 900), clip(1, "bandai", 300), clip(2, "cmu", 40), clip(3, "cmu", 60)]
+    by_length = mocap.clip_weights(clips)
+    np.testing.assert_allclose(by_length, [900 / 1300, 300 / 1300, 40 / 1300, 60 / 1300])
+    shared = mocap.clip_weights(clips, {"cmu": 0.2})
+    np.testing.assert_allclose(shared, [0.6, 0.2, 0.08, 0.12])     # by length within each source
+    drawn = mocap.MocapWindows(clips, length=9, windows_per_epoch=2000, seed=3, noise=None,
+                               source_shares={"cmu": 0.2})
+    rng_clips = [drawn.window(k)[2].source for k in range(400)]
+    assert 0.13 < rng_clips.count("cmu") / 400 < 0.27
+    from liftrig.errors import LiftRigError
+    for wrong in ({"cmu": 1.0}, {"mixamo": 0.1}, {"cmu": -0.1}):
+        with pytest.raises(LiftRigError, match="data.source_shares"):
+            mocap.clip_weights(clips, wrong)

@@ -30,7 +30,9 @@ DEFAULTS = {
              # the virtual cameras step back to keep the subject in the picture (mocap.film)
              "keep_in_frame": True,
              # mocap.synthesis_options: camera population, drawn bodies, detector-seen targets
-             "cameras": "studio", "bodies": False, "seen_targets": False},
+             "cameras": "studio", "bodies": False, "seen_targets": False,
+             # mocap.clip_weights: {source = share} of the training windows (default: by length)
+             "source_shares": {}},
     "model": {},
     "train": {"task": "mixste", "epochs": 120, "batch_size": 4, "optimizer": "adamw",
               "lr": 4e-5, "weight_decay": 0.0, "amsgrad": False, "lr_decay": 0.99,
@@ -45,6 +47,10 @@ DEFAULTS = {
 }
 
 
+# Tables whose keys are the recipe's own (the network's arguments, the mocap sources' shares).
+OPEN_TABLES = {"model", "source_shares"}
+
+
 def _merge(defaults: dict, given: dict, where: str) -> dict:
     out = copy.deepcopy(defaults)
     for key, value in given.items():
@@ -54,7 +60,7 @@ def _merge(defaults: dict, given: dict, where: str) -> dict:
         if isinstance(defaults[key], dict):
             if not isinstance(value, dict):
                 raise LiftRigError(f"[{where}{key}] must be a table")
-            out[key] = value if key == "model" else _merge(defaults[key], value, f"{key}.")
+            out[key] = value if key in OPEN_TABLES else _merge(defaults[key], value, f"{key}.")
         else:
             out[key] = value
     return out

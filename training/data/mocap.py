@@ -471,13 +471,13 @@ class MocapWindows:
     ranges: CameraRanges = field(default_factory=CameraRanges)
     bodies: BodyRanges | None = None             # re-pose every window on a drawn body
     seen_targets: bool = False                   # targets' hips/shoulders where the detector sees them
+    source_shares: dict[str, float] | None = None  # e.g. {"cmu": 0.2}: that share of the windows
     epoch: int = 0
 
     def __post_init__(self):
         if not self.clips:
             raise LiftRigError("no motion capture clips to train on")
-        lengths = np.array([len(c) for c in self.clips], np.float64)
-        self._weights = lengths / lengths.sum()
+        self._weights = clip_weights(self.clips, self.source_shares)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -510,6 +510,29 @@ class MocapWindows:
         return torch.from_numpy(x), torch.from_numpy(y)
 
 
+def clip_weights(clips: list[MocapClip], source_shares: dict[str, float] | None = None
+                 ) -> np.ndarray:
+    """How often each clip is drawn: by its length, so every frame is as likely as any other;
+    with ``source_shares`` ({source: share}), the sources named get that share of all windows
+    (still by length within the source), the others share the rest by length. A small source
+    of unusual motion (CMU's dance and martial arts, 4 % of the frames) is otherwise rarely seen."""
+    lengths = np.array([len(c) for c in clips], np.float64)
+    sources = np.array([c.source for c in clips])
+    shares = dict(source_shares or {})
+    unknown = sorted(set(shares) - set(sources))
+    if unknown or any(not 0 <= v < 1 for v in shares.values()) or sum(shares.values()) >= 1:
+        raise LiftRigError(f"data.source_shares = {shares}: expected shares in [0, 1) summing to "
+                           f"under 1, of the sources {sorted(set(sources))}")
+    weights = np.empty_like(lengths)
+    rest = ~np.isin(sources, list(shares))
+    for source, share in shares.items():
+        mine = sources == source
+        weights[mine] = share * lengths[mine] / lengths[mine].sum()
+    if rest.any():
+        weights[rest] = (1 - sum(shares.values())) * lengths[rest] / lengths[rest].sum()
+    return weights / weights.sum()
+
+
 def validation_sequences(clips: list[MocapClip], length: int, count: int, seed: int = 12345,
                          ranges: CameraRanges = CameraRanges(), **synthesis):
     """Fixed synthetic validation windows as :class:`~.h36m.Sequence` objects (the group as the
@@ -538,7 +561,8 @@ def mocap_data(cfg: dict, num_frames: int):
     train_clips, val_clips = split_clips(clips, float(data["val_fraction"]))
     synthesis = synthesis_options(data)
     train_set = MocapWindows(train_clips, num_frames, int(data["windows_per_epoch"]),
-                             seed=int(train["seed"]), **synthesis)
+                             seed=int(train["seed"]), source_shares=data["source_shares"] or None,
+                             **synthesis)
     val = (validation_sequences(val_clips, num_frames, int(data["val_windows"]), **synthesis)
            if val_clips else [])
     return train_set, val
