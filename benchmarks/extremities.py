@@ -11,11 +11,17 @@ the extremities on. Per extremity:
              direction (heel -> toe, wrist -> knuckles, right ear -> left ear): LiftRig's bone
              against MediaPipe's raw world landmarks, on the frames both have.
 
+Foot skating with rolling contacts (both modes): the mean horizontal speed (cm/s) of the rig's
+heels and balls of the feet over the frames each is in contact (``RetargetResult.foot_contacts``),
+with foot locking as shipped (heel and ball planted, the foot rolling between them), with the
+ankle alone planted (as before rolling contacts; the feet still turned), and with foot locking off.
+
 ``--mocap`` measures instead, on held-out Bandai clips (whole content/style groups the default
 model never saw), the direction errors of feet (heel -> toe), hands (wrist -> knuckles) and head
 (right ear -> left ear) against the capture: its 17 points filmed exactly by a virtual camera
 (7 m, 1.4 m high, 60 degrees) and lifted by the default model; MediaPipe's world landmarks made
-from the capture, exact or MediaPipe-like (1.5 cm white + 1 cm slow noise per landmark): heel
+from the capture, exact or MediaPipe-like (1.5 cm white + 1 cm slow noise per landmark, and the 17
+points' 2D with the training data's detector errors, ``mocap.REAL_BODY_DETECTOR``): heel
 and foot index on the foot joint's frame, knuckles on the hand joint's, nose, eyes and ears on the
 head's. One rotation per clip puts LiftRig's world on the capture's. "off" is the same run with
 the extremities off (each keeps its rest pose relative to its parent).
@@ -96,6 +102,66 @@ def _mediapipe_from_capture(motion):
     return marks, points
 
 
+SKATING = ("rolling", "ankle only", "no locking")
+
+
+def _foot_parts(pose) -> np.ndarray:
+    """The heels and balls of LiftRig's skeleton as posed, [2 legs, 2 parts, F, 3] (metres)."""
+    from liftrig.retarget.contacts import BALL_IN_FOOT, HEEL_IN_FOOT
+    from liftrig.retarget.presets import FORWARD, UP
+
+    rig = pose.rig
+    out = []
+    for side in "LR":
+        b = rig.index(f"{side}Ankle")
+        shin = np.linalg.norm(rig.rest_heads[b] - rig.rest_heads[rig.parents[b]])
+        out.append([pose.heads[:, b] + pose.world_rotations[:, b] @ (shin * (a * FORWARD + u * UP))
+                    for a, u in (HEEL_IN_FOOT, BALL_IN_FOOT)])
+    return np.array(out)
+
+
+def skating(kp, joints=None) -> dict:
+    """Heel and ball skating (cm/s, see the module's text) per way of locking: name -> [heel, ball].
+    The contacts are those found with rolling contacts, the same frames for every row."""
+    import dataclasses
+
+    from liftrig.retarget import pipeline
+    from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
+
+    rolling = retarget_clip(kp, joints, RetargetOptions())
+    contacts = rolling.foot_contacts.contacts                     # [F, 2 legs, 2 parts]
+    found = pipeline.foot_contacts
+
+    def ankle_only(*args, **kwargs):                              # the same contacts, unused
+        feet = found(*args, **kwargs)
+        return dataclasses.replace(feet, weight=np.zeros_like(feet.weight))
+    pipeline.foot_contacts = ankle_only
+    try:
+        ankle = retarget_clip(kp, joints, RetargetOptions())
+    finally:
+        pipeline.foot_contacts = found
+    unlocked = retarget_clip(kp, joints, RetargetOptions(foot_lock=False))
+    out = {}
+    for name, result in zip(SKATING, (rolling, ankle, unlocked)):
+        parts = _foot_parts(result.pose)
+        speeds = [[], []]
+        for leg in range(2):
+            for part in range(2):
+                step = np.linalg.norm(np.diff(parts[leg, part, :, :2], axis=0), axis=-1) * kp.fps
+                held = contacts[1:, leg, part] & contacts[:-1, leg, part]
+                speeds[part].append(step[held])
+        out[name] = [100 * float(np.concatenate(s).mean()) for s in speeds]
+    return out
+
+
+def _print_skating(rows: dict) -> None:
+    print(f"foot skating, cm/s (heel / ball of the foot, over their contacts):")
+    for name in SKATING:
+        cells = "  ".join(f"{clip[:20]:>20s} {r[name][0]:5.1f} / {r[name][1]:5.1f}"
+                          for clip, r in rows.items())
+        print(f"  {name:11s} {cells}")
+
+
 def _direction(marks: np.ndarray, role: str) -> np.ndarray:
     """An extremity's direction [F, 3] from MediaPipe-layout landmarks."""
     pairs = {"left-foot": (29, 31), "right-foot": (30, 32), "head": (8, 7)}
@@ -120,7 +186,8 @@ def mocap(max_clips: int) -> int:
     from liftrig.retarget.extremities import rest_axes
     from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
     from liftrig.retarget.root import PinholeCamera, look_at_rotation
-    from liftrig.training.data.mocap import clip_group, extract, is_held_out
+    from liftrig.training.data.mocap import (REAL_BODY_DETECTOR, clip_group, detector_errors,
+                                             extract, is_held_out)
 
     folder = extract(SHARED / "data", cache_dir())["bandai"]
     files = sorted(p for p in folder.rglob("*.bvh")
@@ -130,6 +197,7 @@ def mocap(max_clips: int) -> int:
     camera = PinholeCamera.from_fov(size, 60.0)
     rng = np.random.default_rng(0)
     errors = {(kind, role): [] for kind in ("exact", "mediapipe-like", "off") for role in ROLES}
+    skates = {"exact": [], "mediapipe-like": []}
     for path in files:
         motion = read_bvh(path)
         step = max(1, int(round(motion.fps / 30)))
@@ -144,22 +212,31 @@ def mocap(max_clips: int) -> int:
                            scores=np.ones((frames, 17), np.float32),
                            valid=np.ones(frames, bool), fps=30.0, size=size,
                            frame_index=np.arange(frames))
-        joints = lifter.lift(base)
+        exact_joints = lifter.lift(base)
+        noisy_pixels, noisy_scores = detector_errors(rng, base.keypoints.astype(np.float64),
+                                                     REAL_BODY_DETECTOR, 30.0, size)
+        noisy = Keypoints2D(keypoints=noisy_pixels.astype(np.float32),
+                            scores=noisy_scores.astype(np.float32), valid=base.valid, fps=30.0,
+                            size=size, frame_index=base.frame_index)
+        noisy_joints = lifter.lift(noisy)
         for kind in ("exact", "mediapipe-like", "off"):
-            seen = marks
+            seen, joints, kp2d = marks, exact_joints, base
             if kind == "mediapipe-like":
+                joints, kp2d = noisy_joints, noisy
                 slow = np.cumsum(rng.normal(0, 1.0, marks.shape), axis=0)
                 slow = 0.01 * slow / np.maximum(np.abs(slow).max(axis=0, keepdims=True), 1e-9)
                 seen = marks + rng.normal(0, 0.015, marks.shape) + slow
             world = (seen - 0.5 * (seen[:, 23:24] + seen[:, 24:25])) @ rotation.T  # camera axes
             pixels = camera.project((seen - position) @ rotation.T)
-            kp = Keypoints2D(keypoints=base.keypoints, scores=base.scores, valid=base.valid,
+            kp = Keypoints2D(keypoints=kp2d.keypoints, scores=kp2d.scores, valid=base.valid,
                              fps=30.0, size=size, frame_index=base.frame_index,
                              landmarks=np.concatenate([pixels, np.zeros((frames, 33, 1)),
                                                        np.ones((frames, 33, 1))], -1
                                                       ).astype(np.float32),
                              world_landmarks=world.astype(np.float32))
             result = retarget_clip(kp, joints, RetargetOptions(extremities=kind != "off"))
+            if kind in skates:
+                skates[kind].append(skating(kp, joints))
             ours = result.world.astype(np.float64)
             ours = ours - ours[:, :1]
             truth = points - points[:, :1]
@@ -179,6 +256,8 @@ def mocap(max_clips: int) -> int:
             e = np.concatenate(errors[kind, role])
             cells.append(f"{e.mean():6.1f} ({np.median(e):5.1f})")
         print(f"{role:12s} {cells[0]:>14s} {cells[1]:>15s} {cells[2]:>14s}")
+    _print_skating({f"{kind} landmarks": {name: np.mean([r[name] for r in runs], axis=0)
+                                          for name in SKATING} for kind, runs in skates.items()})
     return 0
 
 
@@ -204,9 +283,11 @@ def main() -> int:
     lifter = load_lifter(device="cpu")
     print(f"{'clip':28s} {'extremity':11s} {'driven':>7s} {'turn':>6s} {'jitter ours':>12s} "
           f"{'MediaPipe':>10s}")
+    skates = {}
     for clip in CLIPS:
         kp = extract_keypoints(clip, pose_model=model, jobs=1)
         kp.extra["joints3d"] = lifter.lift(kp)
+        skates[clip.stem] = skating(kp)
         result = retarget_clip(kp, None, RetargetOptions())
         pose, rig = result.pose, result.pose.rig
         targets = extremity_targets(kp.world_landmarks, kp.landmarks[..., 3],
@@ -225,6 +306,7 @@ def main() -> int:
             print(f"{clip.stem[:28]:28s} {role:11s} {np.mean(targets.weight[role] > 0.5):6.0%} "
                   f"{np.median(turn):5.1f}° {_jitter(ours[keep], kp.fps):11.2f}° "
                   f"{_jitter(raw[keep], kp.fps):9.2f}°")
+    _print_skating(skates)
     return 0
 
 

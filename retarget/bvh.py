@@ -104,116 +104,130 @@ def read_bvh(path) -> BvhMotion:
 
 
 def parse_bvh(text: str) -> BvhMotion:
-    """Parse the text of a BVH file."""
+    """Parse the text of a BVH file: its HIERARCHY (:class:`_Hierarchy`), then its MOTION."""
     lines = text.splitlines()
-    names: list[str] = []
-    parents: list[int] = []
-    offsets: list[np.ndarray] = []
-    channels: list[tuple[str, ...]] = []
-    end_offsets: dict[int, np.ndarray] = {}
-    # Open blocks: ("joint", index) or ("end", owning joint); `pending` is a node declared
-    # whose "{" has not come yet.
-    stack: list[tuple[str, int]] = []
-    pending: tuple[str, int] | None = None
-    motion_line = None
-
-    def fail(lineno: int, what: str):
-        raise LiftRigError(f"line {lineno + 1}: {what}")
-
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise LiftRigError("empty file: expected HIERARCHY")
     if lines[first].split()[0].upper() != "HIERARCHY":
-        fail(first, "expected HIERARCHY at the start of a BVH file")
-
+        raise LiftRigError(f"line {first + 1}: expected HIERARCHY at the start of a BVH file")
+    hierarchy = _Hierarchy()
+    motion_line = None
     for lineno in range(first + 1, len(lines)):
         tokens = lines[lineno].split()
-        if not tokens:
-            continue
-        if tokens[0].upper() == "MOTION":
+        if tokens and tokens[0].upper() == "MOTION":
             motion_line = lineno
             break
-        i = 0
-        while i < len(tokens):
-            tok = tokens[i]
-            up = tok.upper()
-            if up in ("ROOT", "JOINT"):
-                rest = tokens[i + 1:]
-                opens = bool(rest) and rest[-1] == "{"
-                name = " ".join(rest[:-1] if opens else rest)
-                if not name:
-                    fail(lineno, f"{tok} without a name")
-                if stack and stack[-1][0] == "end":
-                    fail(lineno, "a joint inside an End Site")
-                if up == "JOINT" and not stack:
-                    fail(lineno, f"JOINT {name} outside any ROOT")
-                names.append(name)
-                parents.append(stack[-1][1] if stack else -1)
-                offsets.append(np.zeros(3))
-                channels.append(())
-                pending = ("joint", len(names) - 1)
-                i = len(tokens) - 1 if opens else len(tokens)
-                continue
-            if up == "END":
-                if not stack or stack[-1][0] != "joint":
-                    fail(lineno, "End Site outside a joint")
-                pending = ("end", stack[-1][1])
-                i = len(tokens) - 1 if tokens[-1] == "{" and len(tokens) > 1 else len(tokens)
-                continue
-            if tok == "{":
-                if pending is None:
-                    fail(lineno, "'{' without a ROOT, JOINT or End Site before it")
-                stack.append(pending)
-                pending = None
-                i += 1
-                continue
-            if tok == "}":
-                if not stack:
-                    fail(lineno, "unbalanced '}'")
-                stack.pop()
-                i += 1
-                continue
-            if up == "OFFSET":
-                if not stack:
-                    fail(lineno, "OFFSET outside a joint")
-                vals = _floats(tokens[i + 1:i + 4], lineno, "OFFSET")
-                kind, index = stack[-1]
-                if kind == "end":
-                    end_offsets.setdefault(index, vals)
-                else:
-                    offsets[index] = vals
-                i += 4
-                continue
-            if up == "CHANNELS":
-                if not stack or stack[-1][0] != "joint":
-                    fail(lineno, "CHANNELS outside a joint")
-                try:
-                    count = int(tokens[i + 1])
-                except (IndexError, ValueError):
-                    fail(lineno, "CHANNELS needs a count")
-                listed = tuple(c.capitalize() for c in tokens[i + 2:i + 2 + count])
-                if len(listed) != count:
-                    fail(lineno, f"CHANNELS {count} lists {len(listed)} channels")
-                unknown = [c for c in listed if c not in POSITION_CHANNELS + ROTATION_CHANNELS]
-                if unknown:
-                    fail(lineno, f"unknown channel {unknown[0]!r}")
-                channels[stack[-1][1]] = listed
-                i += 2 + count
-                continue
-            fail(lineno, f"unexpected {tok!r} in the hierarchy")
+        hierarchy.read_line(tokens, lineno)
     if motion_line is None:
         raise LiftRigError("no MOTION section")
-    if stack:
-        raise LiftRigError(f"line {motion_line + 1}: the hierarchy has {len(stack)} unclosed '{{'")
-    if not names:
-        raise LiftRigError("the hierarchy has no joints")
+    skeleton = hierarchy.skeleton(motion_line)
+    return _read_motion(lines, motion_line, skeleton)
 
+
+class _Hierarchy:
+    """The joints of a BVH HIERARCHY as its lines are read, token by token."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.parents: list[int] = []
+        self.offsets: list[np.ndarray] = []
+        self.channels: list[tuple[str, ...]] = []
+        self.end_offsets: dict[int, np.ndarray] = {}
+        # Open blocks: ("joint", index) or ("end", owning joint); `pending` is a node declared
+        # whose "{" has not come yet.
+        self.stack: list[tuple[str, int]] = []
+        self.pending: tuple[str, int] | None = None
+
+    def read_line(self, tokens: list[str], lineno: int) -> None:
+        i = 0
+        while i < len(tokens):
+            i = self._read_token(tokens, i, lineno)
+
+    def _read_token(self, tokens: list[str], i: int, lineno: int) -> int:
+        """Read the statement starting at ``tokens[i]``; the index after it."""
+        def fail(what: str):
+            raise LiftRigError(f"line {lineno + 1}: {what}")
+
+        tok, stack = tokens[i], self.stack
+        up = tok.upper()
+        if up in ("ROOT", "JOINT"):
+            rest = tokens[i + 1:]
+            opens = bool(rest) and rest[-1] == "{"
+            name = " ".join(rest[:-1] if opens else rest)
+            if not name:
+                fail(f"{tok} without a name")
+            if stack and stack[-1][0] == "end":
+                fail("a joint inside an End Site")
+            if up == "JOINT" and not stack:
+                fail(f"JOINT {name} outside any ROOT")
+            self.names.append(name)
+            self.parents.append(stack[-1][1] if stack else -1)
+            self.offsets.append(np.zeros(3))
+            self.channels.append(())
+            self.pending = ("joint", len(self.names) - 1)
+            return len(tokens) - 1 if opens else len(tokens)
+        if up == "END":
+            if not stack or stack[-1][0] != "joint":
+                fail("End Site outside a joint")
+            self.pending = ("end", stack[-1][1])
+            return len(tokens) - 1 if tokens[-1] == "{" and len(tokens) > 1 else len(tokens)
+        if tok == "{":
+            if self.pending is None:
+                fail("'{' without a ROOT, JOINT or End Site before it")
+            stack.append(self.pending)
+            self.pending = None
+            return i + 1
+        if tok == "}":
+            if not stack:
+                fail("unbalanced '}'")
+            stack.pop()
+            return i + 1
+        if up == "OFFSET":
+            if not stack:
+                fail("OFFSET outside a joint")
+            vals = _floats(tokens[i + 1:i + 4], lineno, "OFFSET")
+            kind, index = stack[-1]
+            if kind == "end":
+                self.end_offsets.setdefault(index, vals)
+            else:
+                self.offsets[index] = vals
+            return i + 4
+        if up == "CHANNELS":
+            if not stack or stack[-1][0] != "joint":
+                fail("CHANNELS outside a joint")
+            try:
+                count = int(tokens[i + 1])
+            except (IndexError, ValueError):
+                fail("CHANNELS needs a count")
+            listed = tuple(c.capitalize() for c in tokens[i + 2:i + 2 + count])
+            if len(listed) != count:
+                fail(f"CHANNELS {count} lists {len(listed)} channels")
+            unknown = [c for c in listed if c not in POSITION_CHANNELS + ROTATION_CHANNELS]
+            if unknown:
+                fail(f"unknown channel {unknown[0]!r}")
+            self.channels[stack[-1][1]] = listed
+            return i + 2 + count
+        fail(f"unexpected {tok!r} in the hierarchy")
+
+    def skeleton(self, motion_line: int) -> BvhSkeleton:
+        """The skeleton read, once the MOTION line (``motion_line``) is reached."""
+        if self.stack:
+            raise LiftRigError(f"line {motion_line + 1}: the hierarchy has {len(self.stack)} "
+                               "unclosed '{'")
+        if not self.names:
+            raise LiftRigError("the hierarchy has no joints")
+        joints = range(len(self.names))
+        return BvhSkeleton(
+            names=tuple(self.names), parents=tuple(self.parents),
+            offsets=np.array(self.offsets, np.float64), channels=tuple(self.channels),
+            end_offsets=np.array([self.end_offsets.get(j, np.zeros(3)) for j in joints]),
+            has_end=np.array([j in self.end_offsets for j in joints], bool))
+
+
+def _read_motion(lines: list[str], motion_line: int, skeleton: BvhSkeleton) -> BvhMotion:
+    """The MOTION section after ``motion_line``: its header, then whole frames of channels."""
     num_frames, frame_time, first_data = _motion_header(lines, motion_line)
-    skeleton = BvhSkeleton(
-        names=tuple(names), parents=tuple(parents), offsets=np.array(offsets, np.float64),
-        channels=tuple(channels),
-        end_offsets=np.array([end_offsets.get(j, np.zeros(3)) for j in range(len(names))]),
-        has_end=np.array([j in end_offsets for j in range(len(names))], bool))
     width = skeleton.num_channels
     data = " ".join(lines[first_data:]).split()
     try:

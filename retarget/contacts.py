@@ -5,6 +5,11 @@ A foot is in contact while its ankle is low and slow. Locking plants it at one s
 (blending in and out), moves the whole body by the planted feet's average slip so the legs need
 not stretch, lowers the pelvis where a leg could not reach, and re-solves each leg with two-bone
 IK whose knee keeps its bend plane, so knees neither pop nor flip.
+
+Where the feet's orientation is known (:mod:`.extremities`), the contact rolls: the heel and the
+ball of the foot each have their own contacts and their own spots, so a heel strike pins the heel
+while the foot comes down, and at toe-off the foot turns about its planted ball while the heel
+rises (:class:`FootContacts`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, maximum_filter1d, minimum_filter1d
 
 from ..h36m import JOINT_INDEX as J
-from .rotations import normalize
+from .extremities import TOES, ExtremityTargets
+from .presets import ANKLE_HEIGHT_PER_SHIN
+from .rotations import frame_from_vectors, normalize
 from .smoothing import smooth, time_derivative
 from .solver import limb_hinge
 
@@ -36,12 +43,24 @@ class ContactSettings:
     min_seconds: float = 0.1      # shorter contacts, and shorter gaps between them, are dropped
 
 
+# Where a foot meets the floor, in its own frame (forward along heel -> toe, up from the sole), as
+# shares of the shin: the heel 5 cm behind the ankle and the ball of the foot (where the toes
+# bend) 13 cm ahead of it, on LiftRig's canonical body (0.41 m shin, presets.canonical_points),
+# both at the floor, the ankle ANKLE_HEIGHT_PER_SHIN above it. That foot is 0.59 shins long
+# (heel to toe tip), as adults' are (foot 0.152 and shin 0.246 of stature, Drillis & Contini).
+HEEL_IN_FOOT = (-0.05 / 0.41, -ANKLE_HEIGHT_PER_SHIN)
+BALL_IN_FOOT = (0.13 / 0.41, -ANKLE_HEIGHT_PER_SHIN)
+FOOT_PARTS = ("heel", "ball")
+
 # Smoothing strength for the body's own speed in contact detection (2.5: about one second).
 BODY_SPEED_SMOOTHING = 2.5
 
 
-def contact_signals(points: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+def contact_signals(points: np.ndarray, fps: float, feet: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Each foot's height above the local floor (m) and horizontal speed (m/s): [F, 2] each.
+    ``feet`` [F, 2, 3]: the left and right points to read (default: the ankles; the heels or
+    the balls of the feet for a rolling contact).
 
     The root path's jitter (mostly depth) is common to both feet, so neither signal uses it
     raw: a foot's speed is its speed relative to the pelvis plus the pelvis's speed smoothed
@@ -50,7 +69,8 @@ def contact_signals(points: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndar
     """
     pelvis = points[:, J["Pelvis"]]
     body_velocity = time_derivative(smooth(pelvis[:, :2], fps, BODY_SPEED_SMOOTHING))
-    ankles = np.stack([points[:, J[leg[2]]] for leg in LEGS], 1)                 # [F, 2, 3]
+    ankles = (np.stack([points[:, J[leg[2]]] for leg in LEGS], 1)              # [F, 2, 3]
+              if feet is None else np.asarray(feet, np.float64))
     heights = smooth(ankles[:, :, 2], fps, 0.4)
     lower = heights.min(axis=1)
     window = 2 * int(round(0.5 * fps)) + 1
@@ -61,10 +81,11 @@ def contact_signals(points: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndar
 
 
 def detect_contacts(points: np.ndarray, fps: float,
-                    settings: ContactSettings = ContactSettings()) -> np.ndarray:
-    """bool [F, 2]: the left and right foot touch the floor (low and slow, see
-    :func:`contact_signals`), without contacts or gaps shorter than ``settings.min_seconds``."""
-    heights, speeds = contact_signals(points, fps)
+                    settings: ContactSettings = ContactSettings(),
+                    feet: np.ndarray | None = None) -> np.ndarray:
+    """bool [F, 2]: the left and right foot (``feet``: see :func:`contact_signals`) touch the
+    floor (low and slow), without contacts or gaps shorter than ``settings.min_seconds``."""
+    heights, speeds = contact_signals(points, fps, feet)
     max_height = np.maximum(settings.height, settings.height_share * np.percentile(heights, 95, 0))
     max_speed = np.maximum(settings.speed, settings.speed_share * np.percentile(speeds, 95, 0))
     raw = (heights < max_height) & (speeds < max_speed)
@@ -92,6 +113,15 @@ def foot_skating(points: np.ndarray, contacts: np.ndarray, fps: float) -> float:
     return total / count if count else 0.0
 
 
+def part_skating(parts: np.ndarray, contacts: np.ndarray, fps: float) -> np.ndarray:
+    """Mean horizontal speed (m/s) of each foot part [F, 2 legs, P parts, 3] over consecutive
+    frames where it is in contact (bool [F, 2, P]), both legs together: [P]."""
+    step = np.linalg.norm(np.diff(parts[..., :2], axis=0), axis=-1) * fps      # [F - 1, 2, P]
+    held = contacts[1:] & contacts[:-1]
+    return np.array([step[..., p][held[..., p]].mean() if held[..., p].any() else 0.0
+                     for p in range(parts.shape[2])])
+
+
 def knee_angles(points: np.ndarray) -> np.ndarray:
     """Knee flexion in degrees [F, 2] (0 = straight)."""
     out = []
@@ -102,25 +132,176 @@ def knee_angles(points: np.ndarray) -> np.ndarray:
     return np.stack(out, -1)
 
 
-def _plant_targets(ankles: np.ndarray, contact: np.ndarray, blend: int):
-    """Per frame, where a foot should be on the floor plane [F, 2] and how firmly [F].
+# Planting eases in over a contact's first frames and out over its last (seconds).
+BLEND_SECONDS = 0.067
+
+
+def _blend_frames(fps: float, blend_seconds: float = BLEND_SECONDS) -> int:
+    return max(1, int(round(blend_seconds * fps)))
+
+
+def _plant_targets(positions: np.ndarray, contact: np.ndarray, blend: int):
+    """Per frame, where a point of the foot should be [F, 3] and how firmly [F].
 
     One spot per contact (the median of its middle part); the weight eases in over the
     contact's first ``blend`` frames and out over its last, inside the contact, where the foot
-    is already slow, so a swinging foot is never dragged.
+    is already slow, so a swinging foot is never dragged. A contact already under way when the
+    clip starts (or still when it ends) is planted from the first frame (to the last).
     """
-    target = ankles[:, :2].copy()
-    weight = np.zeros(len(ankles))
+    target = positions.copy()
+    weight = np.zeros(len(positions))
     for start, stop in contact_intervals(contact):
         n = stop - start
         ease = min(blend, n // 2)
         ramp = (np.arange(n) + 1.0) / (ease + 1) if ease else np.ones(n)
-        ramp = np.minimum(np.minimum(ramp, ramp[::-1]), 1.0)
+        ease_in = ramp if start > 0 else np.ones(n)
+        ease_out = ramp[::-1] if stop < len(positions) else np.ones(n)
+        ramp = np.minimum(np.minimum(ease_in, ease_out), 1.0)
         ramp = ramp * ramp * (3 - 2 * ramp)                                 # smoothstep
         core = slice(start + ease, stop - ease) if n > 2 * ease else slice(start, stop)
-        target[start:stop] = np.median(ankles[core, :2], axis=0)
+        target[start:stop] = np.median(positions[core], axis=0)
         weight[start:stop] = ramp
     return target, weight
+
+
+def planted_weight(contact: np.ndarray, fps: float) -> np.ndarray:
+    """How firmly a point with these contacts (bool [F]) is planted per frame, 0..1: eased in
+    and out as :func:`lock_feet` eases it."""
+    return _plant_targets(np.zeros((len(contact), 3)), contact, _blend_frames(fps))[1]
+
+
+@dataclass(frozen=True)
+class FootContacts:
+    """What a rolling contact needs, per leg (left, right) and part (:data:`FOOT_PARTS`: heel,
+    ball): where the part is from its ankle (``offsets`` [F, 2, 2, 3]), whether it touches the
+    floor (``contacts`` bool [F, 2, 2]), and how far the foot's orientation is known
+    (``weight`` [F, 2]; where it is 0, the ankle alone is planted)."""
+
+    offsets: np.ndarray
+    contacts: np.ndarray
+    weight: np.ndarray
+
+
+def foot_offsets(points: np.ndarray, aims: np.ndarray, ups: np.ndarray) -> np.ndarray:
+    """Where each foot's heel and ball are from its ankle [F, 2, 2, 3], for feet whose frames are
+    ``aims`` [F, 2, 3] (heel -> toe) and ``ups`` [F, 2, 3] (up from the sole, perpendicular to the
+    aim), on a foot the size of the subject's (its shins, :data:`HEEL_IN_FOOT`)."""
+    shin = np.median([np.linalg.norm(points[:, J[a]] - points[:, J[k]], axis=-1)
+                      for _, k, a, _ in LEGS])
+    return np.stack([shin * (along * aims + up * ups)
+                     for along, up in (HEEL_IN_FOOT, BALL_IN_FOOT)], 2)
+
+
+def foot_contacts(points: np.ndarray, aims: np.ndarray, ups: np.ndarray, weight: np.ndarray,
+                  fps: float, settings: ContactSettings = ContactSettings()) -> FootContacts:
+    """The heels' and balls' contacts (each low and slow, :func:`detect_contacts`) of feet whose
+    frames are known (:func:`foot_offsets`) by ``weight`` [F, 2]."""
+    ankles = np.stack([points[:, J[leg[2]]] for leg in LEGS], 1)                 # [F, 2, 3]
+    offsets = foot_offsets(points, aims, ups)
+    contacts = np.stack([detect_contacts(points, fps, settings, ankles + offsets[:, :, p])
+                         for p in range(len(FOOT_PARTS))], 2)                    # [F, 2, 2]
+    return FootContacts(offsets, contacts, np.clip(weight, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class _Plant:
+    """One planted point of a foot: its spot [F, 3], its offset from the ankle [F, 3], how
+    firmly it is planted [F], and whether its height is pinned too."""
+
+    spot: np.ndarray
+    offset: np.ndarray
+    weight: np.ndarray
+    pin_height: bool
+
+
+def _run_length(contact: np.ndarray) -> int:
+    """How many frames a contact (bool [F]) lasts from its first frame."""
+    off = np.flatnonzero(~contact)
+    return int(off[0]) if len(off) else len(contact)
+
+
+def _leg_plants(ankle: np.ndarray, contact: np.ndarray, blend: int, leg: int,
+                feet: FootContacts | None) -> list[_Plant]:
+    """The ankle, planted by the leg's contacts where the foot's orientation is not known, and
+    the heel and ball, each by its own contacts where it is (:func:`_chain_spots`)."""
+    known = np.zeros(len(ankle)) if feet is None else feet.weight[:, leg]
+    spot, weight = _plant_targets(ankle, contact, blend)
+    plants = [_Plant(spot, np.zeros_like(ankle), weight * (1.0 - known), False)]
+    if feet is not None:
+        offsets = feet.offsets[:, leg]                                           # [F, 2, 3]
+        parts = [_plant_targets(ankle + offsets[:, p], feet.contacts[:, leg, p], blend)
+                 for p in range(len(FOOT_PARTS))]
+        spots = _chain_spots([spot for spot, _ in parts], feet.contacts[:, leg], offsets)
+        plants += [_Plant(spots[p], offsets[:, p], parts[p][1] * known, True)
+                   for p in range(len(FOOT_PARTS))]
+    return plants
+
+
+def _chain_spots(spots: list[np.ndarray], contacts: np.ndarray, offsets: np.ndarray
+                 ) -> list[np.ndarray]:
+    """Heel and ball spots [F, 3] that agree: a part that comes down while the other is already
+    planted (the ball after a heel strike, the heel after landing on the toes) is planted where
+    the foot puts it from the other's spot (the median of the two parts' offset over the frames
+    both are down), not at its own median, so the foot never has to stretch between two spots
+    and a heel strike rolls into toe-off about one chain of pivots."""
+    spots = [spot.copy() for spot in spots]
+    runs = sorted((start, p, stop) for p in range(len(spots))
+                  for start, stop in contact_intervals(contacts[:, p]))
+    for start, p, stop in runs:
+        q = 1 - p
+        other_first = contacts[start, q] and start > 0 and contacts[start - 1, q]
+        if contacts[start, q] and not other_first:       # down together: the longer contact
+            mine, other = (_run_length(contacts[start:, k]) for k in (p, q))   # anchors
+            other_first = other > mine or (other == mine and FOOT_PARTS[q] == "heel")
+        if not other_first:
+            continue
+        both = np.flatnonzero(contacts[start:stop, q]) + start
+        between = np.median(offsets[both, p] - offsets[both, q], axis=0)
+        spots[p][start:stop] = spots[q][start] + between
+    return spots
+
+
+def _correction(ankle: np.ndarray, plants: list[_Plant]) -> tuple[np.ndarray, np.ndarray]:
+    """How far the ankle should move [F, 3] so its planted points reach their spots (their
+    weighted mean), and how firmly [F] in 0..1. The ankle alone keeps its own height (the heel
+    still rises as the foot rolls); a planted heel or ball is held at its height as well."""
+    total = np.zeros(len(ankle))
+    moved = np.zeros_like(ankle)
+    for plant in plants:
+        gap = plant.spot - (ankle + plant.offset)
+        if not plant.pin_height:
+            gap[:, 2] = 0.0
+        moved += plant.weight[:, None] * gap
+        total += plant.weight
+    return moved / np.maximum(total, 1e-9)[:, None], np.minimum(total, 1.0)
+
+
+def settle_feet(targets: ExtremityTargets, heel: dict, ball: dict, fps: float
+                ) -> ExtremityTargets:
+    """``targets`` as the feet touch the floor (``heel``, ``ball``: foot role -> bool [F], that
+    part's contacts): while heel and ball are both down the foot lies still, its frame held at
+    its median over that contact; while the ball is down its toes lie flat on the floor,
+    pointing where the foot points (the toes' roles, :data:`.extremities.TOES`), so that at toe-off the foot
+    turns about its ball while the toes stay down. Both ease in and out as the contacts do
+    (:func:`planted_weight`); elsewhere the toes keep their rest pose relative to the foot."""
+    aims, poles, weights = dict(targets.aim), dict(targets.pole), dict(targets.weight)
+    up = np.array([0.0, 0.0, 1.0])
+    for foot, toe in TOES.items():
+        flat = heel[foot] & ball[foot]
+        still_aim, still_pole = aims[foot].copy(), poles[foot].copy()
+        for start, stop in contact_intervals(flat):
+            still_aim[start:stop] = normalize(np.median(aims[foot][start:stop], axis=0))
+            still_pole[start:stop] = normalize(np.median(poles[foot][start:stop], axis=0))
+        hold = planted_weight(flat, fps)[:, None]
+        frame = frame_from_vectors((1 - hold) * aims[foot] + hold * still_aim,
+                                   (1 - hold) * poles[foot] + hold * still_pole)
+        aims[foot], poles[foot] = frame[..., 0], frame[..., 1]
+        along_floor = aims[foot] * np.array([1.0, 1.0, 0.0])
+        length = np.linalg.norm(along_floor, axis=-1, keepdims=True)
+        aims[toe] = np.where(length > 1e-6, along_floor / np.maximum(length, 1e-9), aims[foot])
+        poles[toe] = np.broadcast_to(up, along_floor.shape)
+        weights[toe] = planted_weight(ball[foot], fps) * targets.weight[foot]
+    return ExtremityTargets(aims, poles, weights, targets.sigma)
 
 
 def two_bone_ik(hip: np.ndarray, target: np.ndarray, upper: np.ndarray, lower: np.ndarray,
@@ -148,28 +329,29 @@ def two_bone_ik(hip: np.ndarray, target: np.ndarray, upper: np.ndarray, lower: n
     return knee, ankle
 
 
-def _goal(ankle: np.ndarray, spot: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Where the ankle goes [F, 3]: toward its spot on the floor plane by ``weight``; its
-    height stays its own (the heel still rises as the foot rolls)."""
-    goal = ankle.copy()
-    goal[:, :2] += weight[:, None] * (spot - ankle[:, :2])
-    return goal
+def _goal(ankle: np.ndarray, plants: list[_Plant]) -> tuple[np.ndarray, np.ndarray]:
+    """Where the ankle goes [F, 3], and how firmly it is planted [F]."""
+    move, weight = _correction(ankle, plants)
+    return ankle + weight[:, None] * move, weight
 
 
 def lock_feet(points: np.ndarray, contacts: np.ndarray, fps: float,
-              blend_seconds: float = 0.067, soft: float = 0.98) -> np.ndarray:
-    """Points [F, 17, 3] with each foot planted during its contacts [F, 2]."""
+              blend_seconds: float = BLEND_SECONDS, soft: float = 0.98,
+              feet: FootContacts | None = None) -> np.ndarray:
+    """Points [F, 17, 3] with each foot planted during its contacts [F, 2]; with ``feet``, by
+    its heel and ball where the foot's orientation is known (a rolling contact)."""
     pts = np.array(points, np.float64, copy=True)
     frames = len(pts)
-    blend = max(1, int(round(blend_seconds * fps)))
-    plants = [_plant_targets(pts[:, J[ankle]], contacts[:, k], blend)
+    blend = _blend_frames(fps, blend_seconds)
+    plants = [_leg_plants(pts[:, J[ankle]], contacts[:, k], blend, k, feet)
               for k, (_, _, ankle, _) in enumerate(LEGS)]
 
     # 1. Move the body with the planted feet: the weighted mean slip, horizontal, smoothed.
     slip = np.zeros((frames, 2))
     total = np.zeros(frames)
-    for k, (target, weight) in enumerate(plants):
-        slip += weight[:, None] * (target - pts[:, J[LEGS[k][2]], :2])
+    for k, (_, _, ankle, _) in enumerate(LEGS):
+        move, weight = _correction(pts[:, J[ankle]], plants[k])
+        slip += weight[:, None] * move[:, :2]
         total += weight
     shift = slip / np.maximum(total, 1e-9)[:, None] * np.minimum(total, 1.0)[:, None]
     shift = smooth(shift, fps, 0.6)
@@ -179,8 +361,7 @@ def lock_feet(points: np.ndarray, contacts: np.ndarray, fps: float,
     hinges = [limb_hinge(pts, rule) for _, _, _, rule in LEGS]
     drop = np.zeros(frames)
     for k, (hip, knee, ankle, _) in enumerate(LEGS):
-        goal = _goal(pts[:, J[ankle]], *plants[k])
-        weight = plants[k][1]
+        goal, weight = _goal(pts[:, J[ankle]], plants[k])
         upper = np.linalg.norm(pts[:, J[knee]] - pts[:, J[hip]], axis=-1)
         lower = np.linalg.norm(pts[:, J[ankle]] - pts[:, J[knee]], axis=-1)
         delta = pts[:, J[hip]] - goal
@@ -195,10 +376,10 @@ def lock_feet(points: np.ndarray, contacts: np.ndarray, fps: float,
 
     # 3. Each leg reaches its (blended) spot by two-bone IK in its own bend plane.
     for k, (hip, knee, ankle, _) in enumerate(LEGS):
-        active = plants[k][1] > 0
+        goal, weight = _goal(pts[:, J[ankle]], plants[k])
+        active = weight > 0
         if not active.any():
             continue
-        goal = _goal(pts[:, J[ankle]], *plants[k])
         upper = np.linalg.norm(pts[:, J[knee]] - pts[:, J[hip]], axis=-1)
         lower = np.linalg.norm(pts[:, J[ankle]] - pts[:, J[knee]], axis=-1)
         new_knee, new_ankle = two_bone_ik(pts[:, J[hip]], goal, upper, lower, hinges[k], soft)

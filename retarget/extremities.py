@@ -38,12 +38,16 @@ MP = {"L": {"knee": 25, "ankle": 27, "heel": 29, "toe": 31,
       "R": {"knee": 26, "ankle": 28, "heel": 30, "toe": 32,
             "elbow": 14, "wrist": 16, "pinky": 18, "index": 20}}
 
-ROLES = ("left-foot", "right-foot", "left-hand", "right-hand", "head")
+ROLES = ("left-foot", "right-foot", "left-hand", "right-hand", "head", "left-toe", "right-toe")
 # What a role reads, for the mapping report.
 ROLE_LANDMARKS = {
     "left-foot": "left heel, left foot index", "right-foot": "right heel, right foot index",
     "left-hand": "left wrist, index, pinky", "right-hand": "right wrist, index, pinky",
-    "head": "nose, ears"}
+    "head": "nose, ears",
+    "left-toe": "flat on the floor while the left foot's ball is planted",
+    "right-toe": "flat on the floor while the right foot's ball is planted"}
+# The toes of each foot role: they bend at the ball while it is planted (.contacts.settle_feet).
+TOES = {"left-foot": "left-toe", "right-foot": "right-toe"}
 
 # Visibility below FULL_WEIGHT_FROM eases the extremity towards its parent's orientation; at
 # NO_WEIGHT_BELOW it follows the parent alone (MediaPipe's visibility, 0..1).
@@ -152,7 +156,7 @@ def extremity_targets(world_landmarks: np.ndarray, visibility: np.ndarray, point
     poles["head"] = turned(mp[:, NOSE] - ears)
     weights["head"] = (np.minimum.reduce([vis[:, NOSE], vis[:, LEFT_EAR], vis[:, RIGHT_EAR]])
                        * agreement(neck_mp, neck))
-    for role in ROLES:
+    for role in list(aims):
         seen = weights[role]
         frame = frame_from_vectors(_smooth(normalize(aims[role]), seen, sigma),
                                    _smooth(normalize(poles[role]), seen, sigma))
@@ -163,11 +167,11 @@ def extremity_targets(world_landmarks: np.ndarray, visibility: np.ndarray, point
 
 def rest_axes(role: str, rest_direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The axes [3] of a role's target frame on a rig at rest (LiftRig's world: Z up, facing -Y,
-    the character's left at +X), from the bone's own rest direction: a foot points forward
-    along the floor, its ankle above its heel; a hand points along its bone, the thumb side
-    forward; the head's ears lie along +X, its nose forward."""
+    the character's left at +X), from the bone's own rest direction: a foot (and its toes)
+    points forward along the floor, its ankle above its heel; a hand points along its bone, the
+    thumb side forward; the head's ears lie along +X, its nose forward."""
     up, forward, left = np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0]), np.array([1.0, 0, 0])
-    if role.endswith("foot"):
+    if role.endswith("foot") or role.endswith("toe"):
         flat = rest_direction * np.array([1.0, 1.0, 0.0])
         aim = normalize(flat) if np.linalg.norm(flat) > 1e-6 else forward
         return aim, up

@@ -6,6 +6,7 @@ the Blender extension call.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from ..h36m import JOINT_INDEX as J
 from ..h36m import JOINT_NAMES, NUM_JOINTS
 from ..progress import ProgressFn, report
 from .bonemap import BoundRig, bind, load_bone_map_json
-from .contacts import LEGS, detect_contacts, foot_skating, lock_feet
-from .presets import PRESETS, fit_builtin, preset
+from .contacts import (LEGS, FootContacts, detect_contacts, foot_contacts, foot_offsets,
+                       foot_skating, lock_feet, settle_feet)
+from .presets import FORWARD, PRESETS, UP, fit_builtin, preset
 from .root import DEFAULT_FOV_DEG, PinholeCamera, solve_root
 from .smoothing import smooth
 from .solver import RigPose, solve_pose
@@ -51,6 +53,7 @@ class RetargetResult:
     world_raw: np.ndarray         # float32 [F, 17, 3]: before smoothing and foot locking
     contacts: np.ndarray          # bool [F, 2]: left, right foot planted
     fps: float
+    foot_contacts: FootContacts | None = None   # heels' and balls' contacts (a rolling contact)
     world_frame: WorldFrame | None = None   # camera -> world, when the input was camera space
     skating_raw: float = 0.0      # m/s, mean horizontal ankle speed in contact, raw points
     skating: float = 0.0          # m/s, the same for the cleaned points
@@ -80,7 +83,7 @@ def load_rig(spec: str, points: np.ndarray | None = None) -> BoundRig:
     return bind(rig, bone_map)
 
 
-def camera_to_world(kp: Keypoints2D, joints3d: np.ndarray, options: RetargetOptions):
+def place_in_world(kp: Keypoints2D, joints3d: np.ndarray, options: RetargetOptions):
     """Solve the root path and the floor: (world points [F, 17, 3], WorldFrame)."""
     rel = np.asarray(joints3d, np.float64)
     if rel.shape != (kp.num_frames, NUM_JOINTS, 3):
@@ -117,10 +120,12 @@ def _fill_gaps(points: np.ndarray) -> np.ndarray:
 
 
 def clean_world_points(world: np.ndarray, fps: float, options: RetargetOptions,
-                       progress: ProgressFn | None = None):
-    """Smooth, fit LiftRig's skeleton (constant bone lengths), plant the feet.
+                       progress: ProgressFn | None = None, landmarks=None):
+    """Smooth, fit LiftRig's skeleton (constant bone lengths), plant the feet: by their heels
+    and balls where ``landmarks`` (see :func:`retarget_points`) give the feet's orientation.
 
-    Returns (points [F, 17, 3], contacts [F, 2], the fitted skeleton).
+    Returns (points [F, 17, 3], contacts [F, 2], the fitted skeleton, :class:`FootContacts` or
+    None).
     """
     world = np.asarray(world, np.float64)
     pelvis = world[:, :1]
@@ -131,11 +136,68 @@ def clean_world_points(world: np.ndarray, fps: float, options: RetargetOptions,
     fitted = solve_pose(skeleton, smoothed).points()
     contacts = detect_contacts(fitted, fps)
     report(progress, "retarget: planting the feet", 2, 4)
-    if options.foot_lock and contacts.any():
-        fitted = solve_pose(skeleton, lock_feet(fitted, contacts, fps)).points()
+    feet = None
+    if options.foot_lock:
+        targets = _extremity_targets(fitted, fps, options, landmarks)
+        if targets is not None:
+            feet = foot_contacts(fitted, *_skeleton_feet(skeleton, fitted, targets), fps)
+            settled = _extremity_targets(fitted, fps, options, landmarks, feet)
+            feet = dataclasses.replace(feet, offsets=foot_offsets(
+                fitted, *_skeleton_feet(skeleton, fitted, settled)[:2]))
+        if contacts.any() or (feet is not None and feet.contacts.any()):
+            locked = solve_pose(skeleton, lock_feet(fitted, contacts, fps, feet=feet)).points()
+            if feet is not None:
+                # Locking moved the shins, and with them the feet where the landmarks turn them
+                # only in part: plant the feet as the locked body carries them.
+                again = _extremity_targets(locked, fps, options, landmarks, feet)
+                feet = dataclasses.replace(feet, offsets=foot_offsets(
+                    locked, *_skeleton_feet(skeleton, locked, again)[:2]))
+                locked = solve_pose(skeleton, lock_feet(fitted, contacts, fps, feet=feet)).points()
+            fitted = locked
     if not options.root_motion:
         fitted[:, :, :2] -= fitted[:, :1, :2]
-    return fitted, contacts, skeleton
+    return fitted, contacts, skeleton, feet
+
+
+def _extremity_targets(points: np.ndarray, fps: float, options: RetargetOptions, landmarks,
+                       feet: FootContacts | None = None):
+    """The feet's, hands' and head's targets (:mod:`.extremities`) for these points, or None
+    where there are no landmarks or the extremities are off; with ``feet``, as they touch the
+    floor (:func:`.contacts.settle_feet`: still while flat, the toes flat while the ball is down)."""
+    if not options.extremities or landmarks is None:
+        return None
+    from .extremities import extremity_targets
+
+    targets = extremity_targets(*landmarks[:2], points, fps, options.smoothing, valid=landmarks[2])
+    if feet is None:
+        return targets
+    sides = {"left-foot": 0, "right-foot": 1}
+    return settle_feet(targets, {r: feet.contacts[:, k, 0] for r, k in sides.items()},
+                       {r: feet.contacts[:, k, 1] for r, k in sides.items()}, fps)
+
+
+def _skeleton_feet(skeleton: BoundRig, points: np.ndarray, targets
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The feet of LiftRig's skeleton posed on ``points`` with ``targets``, as the animation will
+    carry them (turned by the landmarks where they are seen, with the shin where they are not):
+    their frames (aims along the foot, ups from the sole [F, 2, 3]) and weights (all known)."""
+    aims, ups = _feet_axes(solve_pose(skeleton, points, targets))
+    return aims, ups, np.ones(aims.shape[:2])
+
+
+def _feet_axes(pose: RigPose) -> tuple[np.ndarray, np.ndarray]:
+    """The feet's frames of a pose of LiftRig's skeleton: aims and ups [F, 2, 3]."""
+    turns = np.stack([pose.world_rotations[:, pose.rig.index(ankle)] for _, _, ankle, _ in LEGS],
+                     1)                                                          # [F, 2, 3, 3]
+    return np.einsum("fkij,j->fki", turns, FORWARD), np.einsum("fkij,j->fki", turns, UP)
+
+
+def foot_parts(pose: RigPose) -> np.ndarray:
+    """Where the heels and balls of the feet of a pose of LiftRig's skeleton are, [F, 2 legs,
+    2 parts, 3] (:data:`.contacts.FOOT_PARTS`): what a rolling contact plants."""
+    points = pose.points()
+    ankles = np.stack([points[:, J[ankle]] for _, _, ankle, _ in LEGS], 1)       # [F, 2, 3]
+    return ankles[:, :, None] + foot_offsets(points, *_feet_axes(pose))
 
 
 def retarget_points(world: np.ndarray, fps: float, options: RetargetOptions = RetargetOptions(),
@@ -152,24 +214,19 @@ def retarget_points(world: np.ndarray, fps: float, options: RetargetOptions = Re
                            f"got {list(world.shape)}")
     if not np.isfinite(world).all():
         raise LiftRigError("the 3D joints contain NaN or infinite values")
-    points, contacts, skeleton = clean_world_points(world, fps, options, progress)
+    points, contacts, skeleton, feet = clean_world_points(world, fps, options, progress, landmarks)
     report(progress, "retarget: solving the rig", 3, 4)
     if isinstance(rig, str):
         rig = skeleton if rig == "builtin" else load_rig(rig)
     target = points
     if rig is not skeleton and rig.bone_map.name != "builtin":
         target = points * _leg_scale(rig, skeleton)     # the rig's own stride and hip height
-    targets = None
-    if options.extremities and landmarks is not None:
-        from .extremities import extremity_targets
-
-        targets = extremity_targets(*landmarks[:2], points, fps, options.smoothing,
-                                    valid=landmarks[2])
-    pose = solve_pose(rig, target, targets)
+    pose = solve_pose(rig, target, _extremity_targets(points, fps, options, landmarks, feet))
     report(progress, "retarget: solving the rig", 4, 4)
     return RetargetResult(
         pose=pose, world=points.astype(np.float32), world_raw=world.astype(np.float32),
-        contacts=contacts, fps=fps, skating_raw=foot_skating(world, contacts, fps),
+        contacts=contacts, fps=fps, foot_contacts=feet,
+        skating_raw=foot_skating(world, contacts, fps),
         skating=foot_skating(points, contacts, fps))
 
 
@@ -196,7 +253,7 @@ def retarget_clip(kp: Keypoints2D, joints3d: np.ndarray | None = None,
                                "`liftrig lift` on it first")
         joints3d = kp.extra["joints3d"]
     report(progress, "retarget: placing the subject in the world", 0, 4)
-    world, frame = camera_to_world(kp, joints3d, options)
+    world, frame = place_in_world(kp, joints3d, options)
     landmarks = None
     if kp.world_landmarks is not None and kp.landmarks is not None:
         landmarks = (kp.world_landmarks, kp.landmarks[..., 3], kp.valid)

@@ -97,8 +97,9 @@ BUILTIN_RULES = (
 )
 
 
-# The extremities of LiftRig's skeleton: the ankle, wrist and nose bones (see extremities.py).
+# The extremities of LiftRig's skeleton: the ankle, toe, wrist and nose bones (extremities.py).
 BUILTIN_EXTREMITIES = (("LAnkle", "left-foot"), ("RAnkle", "right-foot"),
+                       ("LToe", "left-toe"), ("RToe", "right-toe"),
                        ("LWrist", "left-hand"), ("RWrist", "right-hand"), ("Nose", "head"))
 
 
@@ -186,14 +187,18 @@ SEGMENT_BONES = (("LowerBack", "Pelvis", "Pelvis", "Spine"),
                  ("LClavicle", "Spine", "Thorax", "LShoulder"),
                  ("RClavicle", "Spine", "Thorax", "RShoulder"))
 SEGMENT_PARENTS = {"Spine": "LowerBack", "LShoulder": "LClavicle", "RShoulder": "RClavicle"}
-BUILTIN_BONES = tuple(JOINT_NAMES) + tuple(bone for bone, *_ in SEGMENT_BONES)
+# The toes: from the ball of the foot (where the ankle bone ends) to the toe tip, so that a foot
+# can roll over its planted ball at toe-off while its toes stay on the floor.
+TOE_BONES = (("LToe", "LAnkle"), ("RToe", "RAnkle"))
+BUILTIN_BONES = (tuple(JOINT_NAMES) + tuple(bone for bone, *_ in SEGMENT_BONES)
+                 + tuple(bone for bone, _ in TOE_BONES))
 
 
 def _builtin_from_rest(rest: np.ndarray) -> Rig:
     """Bones from joint positions: each bone runs to its (first) child; the leaves get short
-    tails: the feet forward, the hands and head top along their parent bone. The pelvis bone is
-    short (the lower back runs on to the spine point)."""
-    bones = []
+    tails: the feet forward to the ball, then the toes on to the toe tip, the hands and head top
+    along their parent bone. The pelvis bone is short (the lower back runs on to the spine point)."""
+    bones, balls = [], {}
     at = {name: rest[j] for j, name in enumerate(JOINT_NAMES)}
     for j, name in enumerate(JOINT_NAMES):
         children = [c for c, p in enumerate(PARENTS) if p == j]
@@ -206,11 +211,13 @@ def _builtin_from_rest(rest: np.ndarray) -> Rig:
         elif name.endswith("Ankle"):
             shin = np.linalg.norm(rest[j] - rest[PARENTS[j]])
             tail = rest[j] + 0.4 * shin * FORWARD - 0.2 * shin * UP
+            balls[name] = (tail, tail + 0.15 * shin * FORWARD - 0.02 * shin * UP)
         else:
             tail = rest[j] + 0.5 * (rest[j] - rest[PARENTS[j]])
         parent = SEGMENT_PARENTS.get(name, JOINT_NAMES[PARENTS[j]] if PARENTS[j] >= 0 else None)
         bones.append((name, parent, rest[j], tail))
     bones += [(bone, parent, at[head], at[tail]) for bone, parent, head, tail in SEGMENT_BONES]
+    bones += [(bone, parent, *balls[parent]) for bone, parent in TOE_BONES]
     return Rig.from_bones("LiftRig", bones)
 
 
@@ -263,10 +270,11 @@ def _side_rules(fmt, names) -> list:
 
 
 def _extremity_bones(fmt, names, head: str) -> tuple:
-    """(bone, role) of the feet, hands and head of a preset rig."""
+    """(bone, role) of the feet, toes, hands and head of a preset rig."""
     out = []
     for side, full in (("L", "left"), ("R", "right")):
         out += [(names["foot"].format(s=fmt[side]), f"{full}-foot"),
+                (names["toe"].format(s=fmt[side]), f"{full}-toe"),
                 (names["hand"].format(s=fmt[side]), f"{full}-hand")]
     return tuple(out) + ((head, "head"),)
 

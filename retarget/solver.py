@@ -273,7 +273,9 @@ def solve_pose(bound: BoundRig, points: np.ndarray, extremities=None) -> RigPose
     rest_poles: dict[str, np.ndarray] = {}
     world = np.empty((frames, rig.num_bones, 3, 3))
     identity = np.broadcast_to(np.eye(3), (frames, 3, 3))
-    roles = dict(bound.extremities) if extremities is not None else {}
+    # The map's extremities that have targets (the toes have none without foot locking).
+    roles = ({b: role for b, role in bound.extremities if role in extremities.aim}
+             if extremities is not None else {})
     for b, p in enumerate(rig.parents):
         parent = world[:, p] if p >= 0 else identity
         r = bound.rules[b]

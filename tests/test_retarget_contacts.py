@@ -118,3 +118,72 @@ def test_walk_on_rigs_keeps_feet_planted_and_rotations_continuous(walk, true_con
     points = pose.points()                                         # where the rig has them
     assert foot_skating(points, true_contacts, fps) < 0.25 * foot_skating(world, true_contacts,
                                                                           fps) + 0.01
+
+
+def _rolling_step(fps=30.0, frames=60):
+    """A standing body whose left foot rolls from heel to toe-off: flat for the first half, then
+    turning 40 degrees about its ball; its points drift 1 cm a frame (the lifter's slip). Returns
+    (points [F, 17, 3], FootContacts, true ball [F, 3], true heel [F, 3])."""
+    from scipy.spatial.transform import Rotation
+
+    from liftrig.h36m import JOINT_INDEX as J
+    from liftrig.retarget.contacts import FootContacts, foot_offsets
+    from liftrig.retarget.presets import FORWARD, UP, canonical_h36m
+
+    points = np.repeat(canonical_h36m("A")[None], frames, axis=0)
+    pitch = np.radians(np.clip(np.arange(frames) - frames // 2, 0, None) * 40.0 / (frames // 2))
+    turn = Rotation.from_rotvec(pitch[:, None] * np.array([1.0, 0.0, 0.0])).as_matrix()  # toes down
+    aims = np.repeat(np.stack([FORWARD, FORWARD])[None], frames, axis=0)
+    ups = np.repeat(np.stack([UP, UP])[None], frames, axis=0)
+    aims[:, 0], ups[:, 0] = turn @ FORWARD, turn @ UP
+    offsets = foot_offsets(points, aims, ups)                      # [F, 2, 2, 3]
+    flat_offsets = foot_offsets(points[:1], aims[:1], ups[:1])[0]
+    ball = points[0, J["LAnkle"]] + flat_offsets[0, 1]            # the foot turns about it
+    ankle = ball - offsets[:, 0, 1]
+    points[:, J["LAnkle"]] = ankle
+    true_heel = ankle + offsets[:, 0, 0]
+    drift = np.zeros((frames, 3))
+    drift[:, 0] = 0.01 * np.arange(frames)
+    contacts = np.zeros((frames, 2, 2), bool)
+    contacts[: frames // 2 + 3, 0, 0] = True                      # the heel lifts
+    contacts[:, 0, 1] = contacts[:, 1] = True                     # the ball stays; the right foot
+    return points + drift[:, None], FootContacts(offsets, contacts, np.ones((frames, 2))), \
+        np.repeat(ball[None], frames, axis=0), true_heel
+
+
+def test_rolling_contact_keeps_the_ball_down_while_the_heel_rises():
+    from liftrig.h36m import JOINT_INDEX as J
+    from liftrig.retarget.contacts import lock_feet
+
+    points, feet, ball, heel = _rolling_step()
+    ankle_contacts = np.ones((len(points), 2), bool)
+    rolled = lock_feet(points, ankle_contacts, 30.0, feet=feet)
+    ankle_only = lock_feet(points, ankle_contacts, 30.0)
+    for locked, ball_error in ((rolled, 0.01), (ankle_only, None)):
+        got_ball = locked[:, J["LAnkle"]] + feet.offsets[:, 0, 1]
+        drift = np.linalg.norm(got_ball[:, :2] - got_ball[:1, :2], axis=-1).max()
+        if ball_error is not None:
+            assert drift < ball_error, drift               # the ball stays where it landed
+            rise = locked[-1, J["LAnkle"], 2] - locked[0, J["LAnkle"], 2]
+            assert rise > 0.05                              # the ankle rises as the heel does
+            got_heel = locked[:, J["LAnkle"]] + feet.offsets[:, 0, 0]
+            early = slice(0, len(points) // 2)
+            assert np.ptp(got_heel[early, :2], axis=0).max() < 0.01  # the heel, while down
+        else:
+            assert drift > 0.05                             # the ankle alone lets the ball slide
+
+
+def test_chained_spots_put_the_ball_where_the_planted_heel_puts_it():
+    from liftrig.retarget.contacts import _chain_spots
+
+    frames = 30
+    offsets = np.zeros((frames, 2, 3))
+    offsets[:, 1] = [0.0, -0.18, 0.0]                       # the ball 18 cm ahead of the heel
+    contacts = np.zeros((frames, 2), bool)
+    contacts[0:20, 0] = True                                # heel strike ...
+    contacts[8:30, 1] = True                                # ... the ball comes down, toe-off
+    heel_spot = np.full((frames, 3), [1.0, 2.0, 0.0])
+    ball_spot = np.full((frames, 3), [1.03, 1.80, 0.01])    # its own median: 3 cm aside
+    heel, ball = _chain_spots([heel_spot, ball_spot], contacts, offsets)
+    np.testing.assert_allclose(heel, heel_spot)             # the heel came first: it anchors
+    np.testing.assert_allclose(ball[8:30], np.full((22, 3), [1.0, 1.82, 0.0]), atol=1e-12)

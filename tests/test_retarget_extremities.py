@@ -64,8 +64,40 @@ def test_feet_hands_and_head_turn_and_off_keeps_them_at_rest(outdoor_joints):
     b = on.pose.rig.index("Nose")
     between = np.swapaxes(off.pose.world_rotations[:, b], -1, -2) @ on.pose.world_rotations[:, b]
     assert np.median(np.degrees(Rotation.from_matrix(between).magnitude())) > 3.0
-    # The 17 points are the body's either way (the extremities turn bones, not the body).
-    assert np.allclose(on.world, off.world)
+    # Without foot locking the 17 points are the body's either way (the extremities turn bones;
+    # with locking, the feet's heels and balls are what is planted).
+    unlocked = [retarget_clip(outdoor_joints, None, RetargetOptions(extremities=e, foot_lock=False))
+                for e in (True, False)]
+    assert np.allclose(unlocked[0].world, unlocked[1].world)
+    assert not np.allclose(on.world, off.world)
+
+
+def test_walking_feet_roll_over_planted_heels_and_balls(outdoor_joints):
+    """The outdoor walk: heels and balls of the feet skate less over their contacts with the
+    rolling contact than with the ankle planted on feet that follow the shins, and far less than
+    without locking; the toes bend only while the ball is down."""
+    from liftrig.retarget.contacts import part_skating, planted_weight
+    from liftrig.retarget.pipeline import foot_parts
+
+    kp = outdoor_joints
+    rolled = retarget_clip(kp, None, RetargetOptions())
+    contacts = rolled.foot_contacts.contacts                      # [F, 2 legs, heel/ball]
+    assert 0.3 < contacts.mean() < 0.9
+    assert "LToe (flat on the floor while the left foot's ball is planted)" in \
+        rolled.pose.bound.report()
+
+    def skating(options):
+        return part_skating(foot_parts(retarget_clip(kp, None, options).pose), contacts, kp.fps)
+    rolling = part_skating(foot_parts(rolled.pose), contacts, kp.fps)
+    ankle_only = skating(RetargetOptions(extremities=False))
+    unlocked = skating(RetargetOptions(foot_lock=False))
+    assert (rolling < 0.7 * ankle_only).all(), (rolling, ankle_only)
+    assert (rolling < 0.3 * unlocked).all(), (rolling, unlocked)
+    for toe, leg in (("LToe", 0), ("RToe", 1)):
+        turn = _turn_from_parent(rolled.pose, toe)
+        down = planted_weight(contacts[:, leg, 1], kp.fps)
+        assert turn[down == 0].max() < 1e-6                         # at rest while the ball is up
+        assert np.percentile(turn[down > 0.99], 90) > 5.0           # flat on the floor at toe-off
 
 
 def test_unreliable_landmarks_ease_to_the_parents_orientation(outdoor_joints):
@@ -82,8 +114,13 @@ def test_unreliable_landmarks_ease_to_the_parents_orientation(outdoor_joints):
     assert _turn_from_parent(seen, "LAnkle")[110:130].max() > 5.0   # (where it would turn)
     steps = _turn_per_frame(pose, "LAnkle")[95:145]
     assert steps.max() < 12.0, steps.max()                 # eased, not snapped
-    # The other extremities do not notice.
-    assert np.allclose(_turn_from_parent(pose, "RAnkle"), _turn_from_parent(seen, "RAnkle"))
+    # The other extremities do not notice (without foot locking: with it, both feet stand on
+    # the one body that planting the left foot moves).
+    unlocked = RetargetOptions(foot_lock=False)
+    blind_pose = retarget_clip(dataclasses.replace(kp, landmarks=blind), None, unlocked).pose
+    seen_pose = retarget_clip(kp, None, unlocked).pose
+    assert np.allclose(_turn_from_parent(blind_pose, "RAnkle"),
+                       _turn_from_parent(seen_pose, "RAnkle"))
 
 
 @pytest.mark.parametrize("name", ["mixamo", "ue5", "rigify", "rigify-metarig"])
@@ -91,9 +128,13 @@ def test_preset_rigs_get_feet_hands_and_head(outdoor_joints, name):
     pose = retarget_clip(outdoor_joints, None, RetargetOptions(), name).pose
     roles = dict(pose.bound.extremities)
     assert sorted(roles.values()) == sorted(["left-foot", "right-foot", "left-hand",
-                                             "right-hand", "head"])
-    for b in roles:
-        assert np.median(_turn_from_parent(pose, pose.rig.bone_names[b])) > 3.0
+                                             "right-hand", "head", "left-toe", "right-toe"])
+    for b, role in roles.items():
+        turns = _turn_from_parent(pose, pose.rig.bone_names[b])
+        if role.endswith("toe"):                   # only while the ball of the foot is down
+            assert np.percentile(turns, 90) > 3.0, role
+        else:
+            assert np.median(turns) > 3.0, role
 
 
 def test_json_maps_name_their_extremities():

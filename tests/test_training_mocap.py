@@ -78,7 +78,7 @@ def test_errors_are_temporally_correlated_and_bounded(walk):
     one frame to the next, with the undetected frames interpolated (no jumps)."""
     rng = np.random.default_rng(1)
     pixels = 500 + 300 * walk.coco[:, :, [0, 2]] * [1, -1]   # a side view, [T, 17, 2]
-    noisy, scores = mocap._detector_errors(rng, pixels.copy(), mocap.DetectorNoise(), 30.0)
+    noisy, scores = mocap.detector_errors(rng, pixels.copy(), mocap.DetectorNoise(), 30.0)
     error = noisy - pixels
     height = np.ptp(pixels[..., 1], axis=1).mean()
     assert 0.002 * height < np.median(np.abs(error)) < 0.05 * height

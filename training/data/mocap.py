@@ -398,7 +398,7 @@ def film(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
     pixels = focal * cam_coco[..., :2] / depth + principal  # [T, 17, 2]
     scores = np.ones(pixels.shape[:2])
     if noise is not None:
-        pixels, scores = _detector_errors(rng, pixels, noise, fps, size)
+        pixels, scores = detector_errors(rng, pixels, noise, fps, size)
     points2d, _ = coco17_to_h36m(pixels, scores)
     return points2d, size, (cam_h36m - cam_h36m[:, :1]).astype(np.float32)
 
@@ -415,7 +415,7 @@ def synthesize(rng, h36m: np.ndarray, coco: np.ndarray, fps: float,
     return normalize_screen(points2d.astype(np.float64), size).astype(np.float32), target
 
 
-def _detector_errors(rng, pixels: np.ndarray, noise: DetectorNoise, fps: float,
+def detector_errors(rng, pixels: np.ndarray, noise: DetectorNoise, fps: float,
                      size: tuple[int, int] | None = None):
     """Jitter, drift, motion blur, guesses outside the picture (``size``), bad bursts, left/right
     leg swaps and undetected frames on pixels [T, 17, 2]."""
