@@ -127,15 +127,19 @@ class _Worker:
 
 
 def _read(worker: _Worker, events: queue.Queue) -> None:
-    """Turn a worker's stdout lines into events (the reading thread of one worker)."""
-    for line in worker.process.stdout:
-        parts = line.rstrip("\n").split("\t")
-        if parts[0] == "frame" and len(parts) == 5:
-            values = np.frombuffer(base64.b64decode(parts[4]), np.float32)
-            events.put(("frame", worker, int(parts[1]), int(parts[2]),
-                        values.reshape(int(parts[3]), 33, PERSON_CHANNELS)))
-        elif parts[0] == "ask" and len(parts) == 2:
-            events.put(("ask", worker, int(parts[1])))
+    """Turn a worker's stdout lines into events (the reading thread of one worker). When the
+    parent closes the pipe (cancelled, or another worker failed), the thread ends quietly."""
+    try:
+        for line in worker.process.stdout:
+            parts = line.rstrip("\n").split("\t")
+            if parts[0] == "frame" and len(parts) == 5:
+                values = np.frombuffer(base64.b64decode(parts[4]), np.float32)
+                events.put(("frame", worker, int(parts[1]), int(parts[2]),
+                            values.reshape(int(parts[3]), 33, PERSON_CHANNELS)))
+            elif parts[0] == "ask" and len(parts) == 2:
+                events.put(("ask", worker, int(parts[1])))
+    except (ValueError, OSError):        # read from a pipe the parent has closed
+        return
     events.put(("exit", worker, worker.process.wait()))
 
 
