@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The files that hand data from one stage to the next, as typed dataclasses (numpy only).
 
-The keypoints file (``.npz``) is the 2D stage's output and the lifter's input. Later stages
-keep its fields and add their own (``joints3d`` from the lifter, ``world`` from retargeting),
-so :meth:`Keypoints2D.load` ignores fields it does not know. The README documents every field.
+The keypoints file (``.npz``, :class:`Keypoints2D`) is the 2D stage's output and the lifter's
+input. The joints file (:class:`Joints3D`) is the lifter's output and the retarget stage's input:
+the keypoints file plus ``joints3d``. Later stages keep the fields they read and add their own
+(``world`` from retargeting), so :meth:`Keypoints2D.load` keeps fields it does not know in
+``extra``. The README documents every field.
 """
 
 from __future__ import annotations
@@ -121,6 +123,57 @@ class Keypoints2D:
             source=str(arrays["source"]) if "source" in arrays else "mediapipe",
             extra={k: v for k, v in arrays.items() if k not in known},
         )
+
+
+JOINTS_FIELD = "joints3d"
+
+
+@dataclass
+class Joints3D:
+    """The lifter's output: one subject's 3D joints over a clip, beside the 2D keypoints they
+    were lifted from (the retarget stage needs both: the 2D places the root in the world)."""
+
+    keypoints: Keypoints2D
+    # float32 [F, 17, 3] metres, root-relative, camera axes (x right, y down, z forward);
+    # NaN where a lifter gave nothing (the retarget stage fills such gaps).
+    joints: np.ndarray
+
+    def __post_init__(self):
+        self.joints = _numeric(JOINTS_FIELD, self.joints, np.float32)
+        shape = (self.keypoints.num_frames, NUM_JOINTS, 3)
+        if self.joints.shape != shape:
+            raise LiftRigError(f"joints3d must have shape {list(shape)} to match the keypoints, "
+                               f"got {list(self.joints.shape)}")
+
+    @property
+    def num_frames(self) -> int:
+        return self.keypoints.num_frames
+
+    def save(self, path, **more: np.ndarray) -> None:
+        """Write the joints file atomically (the keypoints file plus ``joints3d``), plus the
+        other stages' arrays in ``more``."""
+        self.keypoints.save(path, **{JOINTS_FIELD: self.joints, **more})
+
+    @classmethod
+    def load(cls, path) -> "Joints3D":
+        """Read a joints file (from ``liftrig lift``); other stages' fields land in
+        ``keypoints.extra``."""
+        kp = Keypoints2D.load(path)
+        joints = kp.extra.pop(JOINTS_FIELD, None)
+        if joints is None:
+            raise LiftRigError(f"{path} has 2D keypoints but no 3D joints yet: run `liftrig lift "
+                               f"{path} -o JOINTS.npz` first")
+        return cls(kp, joints)
+
+
+def has_joints(path) -> bool:
+    """Whether an ``.npz`` file holds 3D joints (a joints file, not only keypoints); False for a
+    file that cannot be read (reading it properly then says why)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return JOINTS_FIELD in data.files
+    except Exception:  # zip or npy format errors, a missing file
+        return False
 
 
 def _scalar(value, name: str, path: Path) -> float:

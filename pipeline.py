@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LiftRigError
-from .formats import Keypoints2D
+from .formats import Joints3D, Keypoints2D, has_joints
 from .progress import ProgressFn
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
@@ -62,16 +62,16 @@ def cached_lifter(options: LiftOptions):
 
 
 def load_clip(source, options: LiftOptions = LiftOptions(),
-              progress: ProgressFn | None = None) -> Keypoints2D:
-    """A clip's keypoints with ``extra["joints3d"]``: read from a joints ``.npz``, lifted from a
-    keypoints ``.npz``, or detected and lifted from a video, in this Python."""
+              progress: ProgressFn | None = None) -> Joints3D:
+    """A clip's 3D joints: read from a joints ``.npz``, lifted from a keypoints ``.npz``, or
+    detected and lifted from a video, in this Python."""
     source = Path(source)
     if not source.is_file():
         raise LiftRigError(f"input not found: {source}")
     if source.suffix.lower() == ".npz":
+        if has_joints(source):
+            return Joints3D.load(source)
         kp = Keypoints2D.load(source)
-        if "joints3d" in kp.extra:
-            return kp
     else:
         from .detect.keypoints import extract_keypoints
 
@@ -79,8 +79,7 @@ def load_clip(source, options: LiftOptions = LiftOptions(),
                                max_people=options.max_people, start=options.start,
                                end=options.end, progress=progress, jobs=options.jobs)
     lifter = cached_lifter(options)
-    kp.extra["joints3d"] = lifter.lift(kp, flip=options.flip, progress=progress)
-    return kp
+    return Joints3D(kp, lifter.lift(kp, flip=options.flip, progress=progress))
 
 
 # --- the joints cache: video -> joints once, then any number of retargets ----------------------
@@ -162,9 +161,9 @@ def joints_cache_path(source, options: LiftOptions = LiftOptions()) -> Path:
 
 
 def load_clip_cached(source, options: LiftOptions = LiftOptions(),
-                     progress: ProgressFn | None = None) -> tuple[Keypoints2D, Path | None, bool]:
-    """:func:`load_clip` through the joints cache (videos only). Returns ``(kp, cache file or
-    None, whether the cache had it)``. The cache file is written atomically; an unreadable
+                     progress: ProgressFn | None = None) -> tuple[Joints3D, Path | None, bool]:
+    """:func:`load_clip` through the joints cache (videos only). Returns ``(joints, cache file
+    or None, whether the cache had it)``. The cache file is written atomically; an unreadable
     one is replaced."""
     from .progress import report
 
@@ -175,15 +174,13 @@ def load_clip_cached(source, options: LiftOptions = LiftOptions(),
     report(progress, "cache: checking the joints cache", 1, 1)
     if path.is_file():
         try:
-            kp = Keypoints2D.load(path)
-            if "joints3d" in kp.extra:
-                return kp, path, True
+            return Joints3D.load(path), path, True
         except LiftRigError:
             pass
-    kp = load_clip(source, options, progress)
+    clip = load_clip(source, options, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    kp.save(path)
-    return kp, path, False
+    clip.save(path)
+    return clip, path, False
 
 
 def missing_modules(source) -> list[str]:
@@ -195,15 +192,8 @@ def missing_modules(source) -> list[str]:
     if source.suffix.lower() != ".npz":
         needed += ["torch", "mediapipe", "cv2"]
     else:
-        needed += ["torch"]  # a keypoints-only file is lifted; a joints file is not
-        try:
-            import numpy as np
-
-            with np.load(source, allow_pickle=False) as data:
-                if "joints3d" in data.files:
-                    needed.remove("torch")
-        except Exception:  # unreadable: let load_clip say so
-            pass
+        if not has_joints(source):  # a keypoints-only file is lifted; a joints file is not
+            needed += ["torch"]       # (an unreadable one too: load_clip then says why)
     def lacks(module: str) -> bool:
         try:
             return importlib.util.find_spec(module) is None
@@ -217,17 +207,16 @@ def solve_clip(source, rig="builtin", options: LiftOptions = LiftOptions(),
                retarget_options=None, progress: ProgressFn | None = None,
                cache_joints: bool = False):
     """The clip's joints retargeted onto ``rig`` (``"builtin"``, a preset name or a
-    :class:`BoundRig`), in this Python. Returns ``(kp, RetargetResult)``. ``cache_joints``:
-    read / write a video's joints through :func:`load_clip_cached` (``kp.extra`` then has
-    no trace of it; see :func:`solve_here`)."""
+    :class:`BoundRig`), in this Python. Returns ``(Joints3D, RetargetResult)``.
+    ``cache_joints``: read / write a video's joints through :func:`load_clip_cached`."""
     from .retarget.pipeline import RetargetOptions, retarget_clip
 
     if cache_joints:
-        kp, _, _ = load_clip_cached(source, options, progress)
+        clip, _, _ = load_clip_cached(source, options, progress)
     else:
-        kp = load_clip(source, options, progress)
-    result = retarget_clip(kp, None, retarget_options or RetargetOptions(), rig, progress)
-    return kp, result
+        clip = load_clip(source, options, progress)
+    result = retarget_clip(clip, retarget_options or RetargetOptions(), rig, progress)
+    return clip, result
 
 
 def bind_spec(armature, bone_map=None):
@@ -294,11 +283,11 @@ def solve_here(source, armature=None, bone_map=None, options: LiftOptions = Lift
     retarget_options = retarget_options or RetargetOptions()
     rig, text = ("builtin", "") if armature is None else bind_spec(armature, bone_map)
     if cache_joints:
-        kp, cache, hit = load_clip_cached(source, options, progress)
+        clip, cache, hit = load_clip_cached(source, options, progress)
     else:
-        kp, cache, hit = load_clip(source, options, progress), None, False
-    result = retarget_clip(kp, None, retarget_options, rig, progress)
-    motion = keyed_motion(kp, result, retarget_options, text)
+        clip, cache, hit = load_clip(source, options, progress), None, False
+    result = retarget_clip(clip, retarget_options, rig, progress)
+    motion = keyed_motion(clip.keypoints, result, retarget_options, text)
     if not hit and _LIFTERS and _lifted(source):      # the lifter load_clip just used
         motion.device = str(next(iter(_LIFTERS.values())).device)
     motion.joints_cache = "" if cache is None else str(cache)
@@ -308,13 +297,7 @@ def solve_here(source, armature=None, bone_map=None, options: LiftOptions = Lift
 
 def _lifted(source) -> bool:
     """Whether :func:`load_clip` lifts ``source`` (a video or a keypoints-only file)."""
-    source = Path(source)
-    if source.suffix.lower() != ".npz":
-        return True
-    import numpy as np
-
-    with np.load(source, allow_pickle=False) as data:
-        return "joints3d" not in data.files
+    return Path(source).suffix.lower() != ".npz" or not has_joints(source)
 
 
 ENV_WORKER_PYTHON = "LIFTRIG_WORKER_PYTHON"
@@ -408,6 +391,6 @@ def lift_to_bvh(source, output, options: LiftOptions = LiftOptions(),
     Returns a one-line summary."""
     from .retarget.export import write_pose_bvh
 
-    kp, result = solve_clip(source, "builtin", options, retarget_options, progress=progress)
-    write_pose_bvh(output, result.pose, kp.fps)
+    clip, result = solve_clip(source, "builtin", options, retarget_options, progress=progress)
+    write_pose_bvh(output, result.pose, clip.keypoints.fps)
     return result.summary()

@@ -109,6 +109,7 @@ def real_footage(lifter) -> dict:
     from liftrig.h36m import BONES
     from liftrig.detect.keypoints import extract_keypoints
     from liftrig.detect.landmarks import MEDIAPIPE_TO_COCO17, coco17_to_h36m
+    from liftrig.formats import Joints3D
     from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
     from liftrig.training import metrics
 
@@ -116,7 +117,7 @@ def real_footage(lifter) -> dict:
     for video in sorted((SHARED / "videos").glob("*.mp4")):
         kp = extract_keypoints(video, pose_model=SHARED / "models" / "pose_landmarker_full.task")
         ours = lifter.lift(kp)
-        on_rig = retarget_clip(kp, ours, RetargetOptions(), "builtin").pose.points()
+        on_rig = retarget_clip(Joints3D(kp, ours), RetargetOptions(), "builtin").pose.points()
         on_rig = on_rig - on_rig[:, :1]  # pelvis-relative, as the other two are
         world = kp.world_landmarks[:, list(MEDIAPIPE_TO_COCO17)]
         theirs, _ = coco17_to_h36m(world, np.ones(world.shape[:2]))

@@ -105,30 +105,16 @@ def _mediapipe_from_capture(motion):
 SKATING = ("rolling", "ankle only", "no locking")
 
 
-def _foot_parts(pose) -> np.ndarray:
-    """The heels and balls of LiftRig's skeleton as posed, [2 legs, 2 parts, F, 3] (metres)."""
-    from liftrig.retarget.contacts import BALL_IN_FOOT, HEEL_IN_FOOT
-    from liftrig.retarget.presets import FORWARD, UP
-
-    rig = pose.rig
-    out = []
-    for side in "LR":
-        b = rig.index(f"{side}Ankle")
-        shin = np.linalg.norm(rig.rest_heads[b] - rig.rest_heads[rig.parents[b]])
-        out.append([pose.heads[:, b] + pose.world_rotations[:, b] @ (shin * (a * FORWARD + u * UP))
-                    for a, u in (HEEL_IN_FOOT, BALL_IN_FOOT)])
-    return np.array(out)
-
-
-def skating(kp, joints=None) -> dict:
+def skating(clip) -> dict:
     """Heel and ball skating (cm/s, see the module's text) per way of locking: name -> [heel, ball].
     The contacts are those found with rolling contacts, the same frames for every row."""
     import dataclasses
 
     from liftrig.retarget import pipeline
-    from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
+    from liftrig.retarget.contacts import part_skating
+    from liftrig.retarget.pipeline import RetargetOptions, foot_parts, retarget_clip
 
-    rolling = retarget_clip(kp, joints, RetargetOptions())
+    rolling = retarget_clip(clip, RetargetOptions())
     contacts = rolling.foot_contacts.contacts                     # [F, 2 legs, 2 parts]
     found = pipeline.foot_contacts
 
@@ -137,25 +123,16 @@ def skating(kp, joints=None) -> dict:
         return dataclasses.replace(feet, weight=np.zeros_like(feet.weight))
     pipeline.foot_contacts = ankle_only
     try:
-        ankle = retarget_clip(kp, joints, RetargetOptions())
+        ankle = retarget_clip(clip, RetargetOptions())
     finally:
         pipeline.foot_contacts = found
-    unlocked = retarget_clip(kp, joints, RetargetOptions(foot_lock=False))
-    out = {}
-    for name, result in zip(SKATING, (rolling, ankle, unlocked)):
-        parts = _foot_parts(result.pose)
-        speeds = [[], []]
-        for leg in range(2):
-            for part in range(2):
-                step = np.linalg.norm(np.diff(parts[leg, part, :, :2], axis=0), axis=-1) * kp.fps
-                held = contacts[1:, leg, part] & contacts[:-1, leg, part]
-                speeds[part].append(step[held])
-        out[name] = [100 * float(np.concatenate(s).mean()) for s in speeds]
-    return out
+    unlocked = retarget_clip(clip, RetargetOptions(foot_lock=False))
+    return {name: list(100 * part_skating(foot_parts(result.pose), contacts, clip.keypoints.fps))
+            for name, result in zip(SKATING, (rolling, ankle, unlocked))}
 
 
 def _print_skating(rows: dict) -> None:
-    print(f"foot skating, cm/s (heel / ball of the foot, over their contacts):")
+    print("foot skating, cm/s (heel / ball of the foot, over their contacts):")
     for name in SKATING:
         cells = "  ".join(f"{clip[:20]:>20s} {r[name][0]:5.1f} / {r[name][1]:5.1f}"
                           for clip, r in rows.items())
@@ -179,7 +156,7 @@ def _angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def mocap(max_clips: int) -> int:
     """Direction errors of the extremities on held-out Bandai clips (see the module's text)."""
-    from liftrig.formats import Keypoints2D
+    from liftrig.formats import Joints3D, Keypoints2D
     from liftrig.lifter import load_lifter
     from liftrig.paths import cache_dir
     from liftrig.retarget.bvh import read_bvh
@@ -234,9 +211,10 @@ def mocap(max_clips: int) -> int:
                                                        np.ones((frames, 33, 1))], -1
                                                       ).astype(np.float32),
                              world_landmarks=world.astype(np.float32))
-            result = retarget_clip(kp, joints, RetargetOptions(extremities=kind != "off"))
+            clip = Joints3D(kp, joints)
+            result = retarget_clip(clip, RetargetOptions(extremities=kind != "off"))
             if kind in skates:
-                skates[kind].append(skating(kp, joints))
+                skates[kind].append(skating(clip))
             ours = result.world.astype(np.float64)
             ours = ours - ours[:, :1]
             truth = points - points[:, :1]
@@ -275,6 +253,7 @@ def main() -> int:
         return mocap(args.max_clips)
 
     from liftrig.detect.keypoints import extract_keypoints
+    from liftrig.formats import Joints3D
     from liftrig.lifter import load_lifter
     from liftrig.retarget.extremities import extremity_targets, rest_axes
     from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
@@ -286,9 +265,9 @@ def main() -> int:
     skates = {}
     for clip in CLIPS:
         kp = extract_keypoints(clip, pose_model=model, jobs=1)
-        kp.extra["joints3d"] = lifter.lift(kp)
-        skates[clip.stem] = skating(kp)
-        result = retarget_clip(kp, None, RetargetOptions())
+        lifted = Joints3D(kp, lifter.lift(kp))
+        skates[clip.stem] = skating(lifted)
+        result = retarget_clip(lifted, RetargetOptions())
         pose, rig = result.pose, result.pose.rig
         targets = extremity_targets(kp.world_landmarks, kp.landmarks[..., 3],
                                     result.world.astype(np.float64), kp.fps, 0.5, kp.valid)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from liftrig.formats import Keypoints2D
+from liftrig.formats import Joints3D, Keypoints2D
 from liftrig.retarget.bvh import parse_bvh
 from liftrig.retarget.contacts import (ContactSettings, detect_contacts, foot_skating,
                                        knee_angles)
@@ -79,9 +79,10 @@ def main() -> None:
                 rel = jitter(rng, cam - cam[:, :1], *noise[2:], 10)
                 rel -= rel[:, :1]
                 root = solve_root(kp.keypoints, kp.scores, rel, camera)
-                raw = retarget_clip(kp, rel, RetargetOptions(smoothing=0.0, foot_lock=False))
-                smoothed = retarget_clip(kp, rel, RetargetOptions(foot_lock=False))
-                locked = retarget_clip(kp, rel, RetargetOptions())
+                clip = Joints3D(kp, rel)
+                raw = retarget_clip(clip, RetargetOptions(smoothing=0.0, foot_lock=False))
+                smoothed = retarget_clip(clip, RetargetOptions(foot_lock=False))
+                locked = retarget_clip(clip, RetargetOptions())
                 knee = [np.abs(np.diff(knee_angles(r.world), axis=0)).max()
                         for r in (smoothed, locked)]
                 rows[noise].append((

@@ -54,7 +54,7 @@ def add_commands(sub) -> None:
 
 
 def _lift(args) -> int:
-    from ..formats import Keypoints2D
+    from ..formats import Joints3D, Keypoints2D
     from ..progress import terminal_progress
     from .inference import load_lifter
 
@@ -77,8 +77,8 @@ def _lift(args) -> int:
             kp = extract_keypoints(src, pose_model=args.pose_model, person=args.person,
                                    max_people=args.max_people, start=args.start, end=args.end,
                                    progress=progress, jobs=args.jobs)
-        joints = lifter.lift(kp, flip=args.flip, progress=progress)
-    kp.save(out, joints3d=joints)
+        clip = Joints3D(kp, lifter.lift(kp, flip=args.flip, progress=progress))
+    clip.save(out)
     print(f"{out}: 3D joints of {kp.num_frames} frames at {kp.fps:g} fps "
           f"({int(kp.valid.sum())} with the subject detected)")
     return 0

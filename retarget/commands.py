@@ -51,7 +51,7 @@ def add_commands(sub) -> None:
 
 
 def run_retarget(args) -> int:
-    from ..formats import Keypoints2D
+    from ..formats import Joints3D
     from .export import write_pose_bvh
     from .pipeline import RetargetOptions, load_rig, retarget_clip
 
@@ -65,17 +65,17 @@ def run_retarget(args) -> int:
         if Path(args.world_out).resolve() == src.resolve():
             raise LiftRigError("--world-out must name a new file: `liftrig retarget` never "
                                "changes its input")
-    kp = Keypoints2D.load(src)
+    clip = Joints3D.load(src)
     options = RetargetOptions(
         smoothing=args.smoothing, foot_lock=args.foot_lock == "on",
         root_motion=args.root_motion == "on", facing=args.facing,
         focal_px=args.focal_px, extremities=args.extremities == "on",
         **({"fov_deg": args.fov} if args.fov is not None else {}))
     rig = args.rig if args.rig == "builtin" else load_rig(args.rig)
-    result = retarget_clip(kp, None, options, rig)
+    result = retarget_clip(clip, options, rig)
     if args.world_out:  # first: if it fails, no BVH is left behind either
-        kp.save(args.world_out, world=result.world)
-    write_pose_bvh(out, result.pose, kp.fps, args.channel_order.upper(), args.units)
+        clip.save(args.world_out, world=result.world)
+    write_pose_bvh(out, result.pose, clip.keypoints.fps, args.channel_order.upper(), args.units)
     print(result.summary())
     if result.pose.bound.unmapped:
         print(result.pose.bound.report(), file=sys.stderr)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LiftRigError
-from ..formats import Keypoints2D
+from ..formats import Joints3D
 from ..h36m import JOINT_INDEX as J
 from ..h36m import JOINT_NAMES, NUM_JOINTS
 from ..progress import ProgressFn, report
@@ -83,13 +83,10 @@ def load_rig(spec: str, points: np.ndarray | None = None) -> BoundRig:
     return bind(rig, bone_map)
 
 
-def place_in_world(kp: Keypoints2D, joints3d: np.ndarray, options: RetargetOptions):
+def place_in_world(clip: Joints3D, options: RetargetOptions):
     """Solve the root path and the floor: (world points [F, 17, 3], WorldFrame)."""
-    rel = np.asarray(joints3d, np.float64)
-    if rel.shape != (kp.num_frames, NUM_JOINTS, 3):
-        raise LiftRigError(f"joints3d must have shape [{kp.num_frames}, {NUM_JOINTS}, 3] to "
-                           f"match the keypoints, got {list(rel.shape)}")
-    rel = _fill_gaps(rel)
+    kp = clip.keypoints
+    rel = _fill_gaps(np.asarray(clip.joints, np.float64))
     rel = rel - rel[:, :1]                           # root-relative, whatever the lifter gave
     if options.focal_px:
         w, h = kp.size
@@ -241,19 +238,14 @@ def _leg_scale(rig: BoundRig, skeleton: BoundRig) -> float:
     return rig_leg / leg(skeleton.rest_points)
 
 
-def retarget_clip(kp: Keypoints2D, joints3d: np.ndarray | None = None,
-                  options: RetargetOptions = RetargetOptions(),
+def retarget_clip(clip: Joints3D, options: RetargetOptions = RetargetOptions(),
                   rig: BoundRig | str = "builtin",
                   progress: ProgressFn | None = None) -> RetargetResult:
-    """The whole stage: 2D keypoints and lifted joints [F, 17, 3] (root-relative, camera space;
-    ``kp.extra["joints3d"]`` when None) -> a :class:`RetargetResult` on ``rig``."""
-    if joints3d is None:
-        if "joints3d" not in kp.extra:
-            raise LiftRigError("the keypoints file has no 3D joints yet: run "
-                               "`liftrig lift` on it first")
-        joints3d = kp.extra["joints3d"]
+    """The whole stage: a clip's lifted joints (root-relative, camera space) and the 2D keypoints
+    they came from -> a :class:`RetargetResult` on ``rig``."""
     report(progress, "retarget: placing the subject in the world", 0, 4)
-    world, frame = place_in_world(kp, joints3d, options)
+    world, frame = place_in_world(clip, options)
+    kp = clip.keypoints
     landmarks = None
     if kp.world_landmarks is not None and kp.landmarks is not None:
         landmarks = (kp.world_landmarks, kp.landmarks[..., 3], kp.valid)

@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from liftrig.formats import Keypoints2D
+from liftrig.errors import LiftRigError
+from liftrig.formats import Joints3D, Keypoints2D
 from liftrig.retarget.bvh import read_bvh
 
 
@@ -57,6 +58,27 @@ def test_a_one_frame_clip_lifts_and_retargets(joints_file, tmp_path):
     assert read_bvh(tmp_path / "r.bvh").num_frames == 1
 
 
+def test_joints_files_round_trip_and_name_what_is_missing(joints_file, tmp_path):
+    clip = Joints3D.load(joints_file)
+    again = tmp_path / "again.npz"
+    clip.save(again)
+    back = Joints3D.load(again)
+    assert np.array_equal(back.joints, clip.joints) and back.joints.dtype == np.float32
+    assert np.array_equal(back.keypoints.keypoints, clip.keypoints.keypoints)
+    assert "joints3d" not in back.keypoints.extra             # the joints are the type's own
+    only_2d = tmp_path / "kp.npz"
+    clip.keypoints.save(only_2d)
+    with pytest.raises(LiftRigError, match=r"kp.npz has 2D keypoints but no 3D joints yet: run "
+                                           r"`liftrig lift .*kp.npz -o JOINTS.npz` first"):
+        Joints3D.load(only_2d)
+    run = liftrig("retarget", only_2d, "-o", tmp_path / "x.bvh")
+    assert run.returncode == 2 and "no 3D joints yet" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "x.bvh").exists()
+    with pytest.raises(LiftRigError, match=r"joints3d must have shape \[\d+, 17, 3\] to match "
+                                           r"the keypoints, got \[3, 17, 3\]"):
+        Joints3D(clip.keypoints, clip.joints[:3])
+
+
 def test_retarget_never_changes_its_input(joints_file, tmp_path):
     before = joints_file.read_bytes()
     assert liftrig("retarget", joints_file, "-o", tmp_path / "x.bvh").returncode == 0
@@ -71,7 +93,7 @@ def test_one_wild_frame_of_2d_does_not_poison_the_clip(joints_file, tmp_path):
     Keypoints2D(keypoints=points, scores=kp.scores, valid=kp.valid, fps=kp.fps, size=kp.size,
                 frame_index=kp.frame_index).save(wild)
     assert liftrig("lift", wild, "-o", tmp_path / "j.npz", "-q").returncode == 0
-    joints = Keypoints2D.load(tmp_path / "j.npz").extra["joints3d"]
+    joints = Joints3D.load(tmp_path / "j.npz").joints
     assert np.isfinite(joints).all() and np.abs(joints).max() < 3
 
 

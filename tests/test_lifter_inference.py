@@ -8,7 +8,7 @@ import torch
 
 from liftrig.cli import main
 from liftrig.errors import Cancelled, LiftRigError
-from liftrig.formats import Keypoints2D
+from liftrig.formats import Joints3D, Keypoints2D
 from liftrig.h36m import FLIP_PERMUTATION
 from liftrig.lifter import load_lifter
 from liftrig.lifter.checkpoints import save_safetensors
@@ -344,7 +344,7 @@ def test_cli_lift_npz(weights, tmp_path, capsys):
         assert np.array_equal(data["keypoints"], kp.keypoints) and float(data["fps"]) == 30
         want = load_lifter(weights["pstmo"], device="cpu", precision="fp32").lift(kp)
         assert np.array_equal(data["joints3d"], want)
-    assert Keypoints2D.load(out).extra["joints3d"].shape == (50, 17, 3)
+    assert Joints3D.load(out).joints.shape == (50, 17, 3)
 
     assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "out.csv"),
                  "--weights", str(weights["pstmo"])]) == 2
@@ -373,8 +373,8 @@ def test_cli_lift_video(weights, tmp_path):
     out = tmp_path / "lab.npz"
     assert main(["lift", str(video), "-o", str(out), "--weights", str(weights["mixste"]),
                  "--pose-model", str(POSE_MODEL), "--device", "cpu", "-q"]) == 0
-    kp = Keypoints2D.load(out)
-    joints = kp.extra["joints3d"]
+    clip = Joints3D.load(out)
+    kp, joints = clip.keypoints, clip.joints
     assert joints.shape == (kp.num_frames, 17, 3) and kp.num_frames > 50
     assert np.isfinite(joints).all() and kp.fps == pytest.approx(60, rel=0.01)
 
@@ -383,6 +383,6 @@ def test_cli_lift_video(weights, tmp_path):
     assert main(["lift", str(video), "-o", str(part), "--weights", str(weights["mixste"]),
                  "--pose-model", str(POSE_MODEL), "--device", "cpu", "--start", "20",
                  "--end", "50", "--max-people", "1", "--no-progress"]) == 0
-    kp = Keypoints2D.load(part)
-    assert kp.num_frames == 30 and list(kp.frame_index[[0, -1]]) == [20, 49]
-    assert kp.extra["joints3d"].shape == (30, 17, 3)
+    clip = Joints3D.load(part)
+    assert clip.num_frames == 30 and list(clip.keypoints.frame_index[[0, -1]]) == [20, 49]
+    assert clip.joints.shape == (30, 17, 3)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from liftrig.cli import main
-from liftrig.formats import Keypoints2D
+from liftrig.formats import Joints3D, Keypoints2D
 from liftrig.h36m import JOINT_NAMES
 from liftrig.retarget.presets import BUILTIN_BONES
 from liftrig.retarget.bvh import forward_kinematics, read_bvh
@@ -91,11 +91,11 @@ def test_user_mistakes_are_one_line(joints_file, tmp_path, capsys, args, message
 
 
 def test_missing_joints_in_some_frames_are_filled(joints_file, tmp_path):
-    kp = Keypoints2D.load(joints_file)
-    joints = kp.extra["joints3d"].copy()
+    clip = Joints3D.load(joints_file)
+    joints = clip.joints.copy()
     joints[10:13, 6] = np.nan
     holey = tmp_path / "holey.npz"
-    kp.save(holey, joints3d=joints)
+    Joints3D(clip.keypoints, joints).save(holey)
     assert main(["retarget", str(holey), "-o", str(tmp_path / "x.bvh"),
                  "--world-out", str(tmp_path / "w.npz")]) == 0
     assert np.isfinite(Keypoints2D.load(tmp_path / "w.npz").extra["world"]).all()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
+from liftrig.formats import Joints3D
 from liftrig.retarget.bvh import read_bvh
 from liftrig.retarget.contacts import (ContactSettings, contact_intervals, detect_contacts,
                                        foot_skating, knee_angles)
@@ -67,9 +68,9 @@ def test_foot_locking_removes_skating_from_jittery_joints(noisy_clip, true_conta
     """At least 80 % less foot skating than the raw joints, on the capture's own contacts,
     with knees that move no faster than the smoothed motion without locking (no pops)."""
     kp, rel, _ = noisy_clip
-    raw = retarget_clip(kp, rel, RetargetOptions(smoothing=0.0, foot_lock=False))
-    smoothed = retarget_clip(kp, rel, RetargetOptions(foot_lock=False))
-    locked = retarget_clip(kp, rel, RetargetOptions())
+    raw = retarget_clip(Joints3D(kp, rel), RetargetOptions(smoothing=0.0, foot_lock=False))
+    smoothed = retarget_clip(Joints3D(kp, rel), RetargetOptions(foot_lock=False))
+    locked = retarget_clip(Joints3D(kp, rel), RetargetOptions())
     fps = kp.fps
     before = foot_skating(raw.world, true_contacts, fps)
     after = foot_skating(locked.world, true_contacts, fps)
@@ -89,7 +90,7 @@ def test_floor_from_jittery_joints(noisy_clip, walk, true_contacts):
     height within 2 cm of the capture's."""
     world, _ = walk
     kp, rel, rotation = noisy_clip
-    result = retarget_clip(kp, rel, RetargetOptions(foot_lock=False))
+    result = retarget_clip(Joints3D(kp, rel), RetargetOptions(foot_lock=False))
     up = result.world_frame.rotation.T @ [0.0, 0.0, 1.0]          # world up in camera space
     assert np.degrees(np.arccos(up @ rotation @ [0.0, 0.0, 1.0])) < 2.0
     ankles = (slice(None), [6, 3], 2)

@@ -10,6 +10,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from liftrig.errors import LiftRigError
+from liftrig.formats import Joints3D
 from liftrig.retarget import presets
 from liftrig.retarget.bonemap import bind, bone_map_from_dict
 from liftrig.retarget.pipeline import RetargetOptions, retarget_clip
@@ -23,13 +24,17 @@ EXTREMITIES = ("LAnkle", "RAnkle", "LWrist", "RWrist", "Nose")
 
 @pytest.fixture(scope="module")
 def outdoor_joints():
-    """The outdoor clip's keypoints (with MediaPipe's landmarks) and lifted joints."""
+    """The outdoor clip's lifted joints, with its keypoints and MediaPipe's landmarks."""
     from liftrig.detect.keypoints import extract_keypoints
     from liftrig.lifter import load_lifter
 
     kp = extract_keypoints(VIDEOS["outdoor"], pose_model=POSE_MODEL, jobs=1)
-    kp.extra["joints3d"] = load_lifter(device="cpu").lift(kp)
-    return kp
+    return Joints3D(kp, load_lifter(device="cpu").lift(kp))
+
+
+def _without_landmarks_of(clip: Joints3D, landmarks: np.ndarray) -> Joints3D:
+    """The clip with other landmarks."""
+    return Joints3D(dataclasses.replace(clip.keypoints, landmarks=landmarks), clip.joints)
 
 
 def _turn_from_parent(pose, bone: str) -> np.ndarray:
@@ -50,8 +55,8 @@ def _turn_per_frame(pose, bone: str) -> np.ndarray:
 
 
 def test_feet_hands_and_head_turn_and_off_keeps_them_at_rest(outdoor_joints):
-    on = retarget_clip(outdoor_joints, None, RetargetOptions())
-    off = retarget_clip(outdoor_joints, None, RetargetOptions(extremities=False))
+    on = retarget_clip(outdoor_joints, RetargetOptions())
+    off = retarget_clip(outdoor_joints, RetargetOptions(extremities=False))
     report = on.pose.bound.report()
     assert "from MediaPipe's landmarks: LAnkle (left heel, left foot index)" in report
     assert "Nose (nose, ears)" in report
@@ -66,7 +71,7 @@ def test_feet_hands_and_head_turn_and_off_keeps_them_at_rest(outdoor_joints):
     assert np.median(np.degrees(Rotation.from_matrix(between).magnitude())) > 3.0
     # Without foot locking the 17 points are the body's either way (the extremities turn bones;
     # with locking, the feet's heels and balls are what is planted).
-    unlocked = [retarget_clip(outdoor_joints, None, RetargetOptions(extremities=e, foot_lock=False))
+    unlocked = [retarget_clip(outdoor_joints, RetargetOptions(extremities=e, foot_lock=False))
                 for e in (True, False)]
     assert np.allclose(unlocked[0].world, unlocked[1].world)
     assert not np.allclose(on.world, off.world)
@@ -79,23 +84,23 @@ def test_walking_feet_roll_over_planted_heels_and_balls(outdoor_joints):
     from liftrig.retarget.contacts import part_skating, planted_weight
     from liftrig.retarget.pipeline import foot_parts
 
-    kp = outdoor_joints
-    rolled = retarget_clip(kp, None, RetargetOptions())
+    clip, fps = outdoor_joints, outdoor_joints.keypoints.fps
+    rolled = retarget_clip(clip, RetargetOptions())
     contacts = rolled.foot_contacts.contacts                      # [F, 2 legs, heel/ball]
     assert 0.3 < contacts.mean() < 0.9
     assert "LToe (flat on the floor while the left foot's ball is planted)" in \
         rolled.pose.bound.report()
 
     def skating(options):
-        return part_skating(foot_parts(retarget_clip(kp, None, options).pose), contacts, kp.fps)
-    rolling = part_skating(foot_parts(rolled.pose), contacts, kp.fps)
+        return part_skating(foot_parts(retarget_clip(clip, options).pose), contacts, fps)
+    rolling = part_skating(foot_parts(rolled.pose), contacts, fps)
     ankle_only = skating(RetargetOptions(extremities=False))
     unlocked = skating(RetargetOptions(foot_lock=False))
     assert (rolling < 0.7 * ankle_only).all(), (rolling, ankle_only)
     assert (rolling < 0.3 * unlocked).all(), (rolling, unlocked)
     for toe, leg in (("LToe", 0), ("RToe", 1)):
         turn = _turn_from_parent(rolled.pose, toe)
-        down = planted_weight(contacts[:, leg, 1], kp.fps)
+        down = planted_weight(contacts[:, leg, 1], fps)
         assert turn[down == 0].max() < 1e-6                         # at rest while the ball is up
         assert np.percentile(turn[down > 0.99], 90) > 5.0           # flat on the floor at toe-off
 
@@ -103,12 +108,12 @@ def test_walking_feet_roll_over_planted_heels_and_balls(outdoor_joints):
 def test_unreliable_landmarks_ease_to_the_parents_orientation(outdoor_joints):
     """Where the left foot's heel and toe are not seen (visibility 0 for 40 frames), the left
     foot keeps its shin's orientation, and it eases in and out instead of snapping."""
-    kp = outdoor_joints
-    blind = kp.landmarks.copy()
+    clip = outdoor_joints
+    blind = clip.keypoints.landmarks.copy()
     hidden = slice(100, 140)
     blind[hidden, 29, 3] = blind[hidden, 31, 3] = 0.0     # left heel, left foot index
-    pose = retarget_clip(dataclasses.replace(kp, landmarks=blind), None, RetargetOptions()).pose
-    seen = retarget_clip(kp, None, RetargetOptions()).pose
+    pose = retarget_clip(_without_landmarks_of(clip, blind), RetargetOptions()).pose
+    seen = retarget_clip(clip, RetargetOptions()).pose
     turn = _turn_from_parent(pose, "LAnkle")
     assert turn[110:130].max() < 1.0                      # the shin's orientation, well inside
     assert _turn_from_parent(seen, "LAnkle")[110:130].max() > 5.0   # (where it would turn)
@@ -117,15 +122,15 @@ def test_unreliable_landmarks_ease_to_the_parents_orientation(outdoor_joints):
     # The other extremities do not notice (without foot locking: with it, both feet stand on
     # the one body that planting the left foot moves).
     unlocked = RetargetOptions(foot_lock=False)
-    blind_pose = retarget_clip(dataclasses.replace(kp, landmarks=blind), None, unlocked).pose
-    seen_pose = retarget_clip(kp, None, unlocked).pose
+    blind_pose = retarget_clip(_without_landmarks_of(clip, blind), unlocked).pose
+    seen_pose = retarget_clip(clip, unlocked).pose
     assert np.allclose(_turn_from_parent(blind_pose, "RAnkle"),
                        _turn_from_parent(seen_pose, "RAnkle"))
 
 
 @pytest.mark.parametrize("name", ["mixamo", "ue5", "rigify", "rigify-metarig"])
 def test_preset_rigs_get_feet_hands_and_head(outdoor_joints, name):
-    pose = retarget_clip(outdoor_joints, None, RetargetOptions(), name).pose
+    pose = retarget_clip(outdoor_joints, RetargetOptions(), name).pose
     roles = dict(pose.bound.extremities)
     assert sorted(roles.values()) == sorted(["left-foot", "right-foot", "left-hand",
                                              "right-hand", "head", "left-toe", "right-toe"])
@@ -157,7 +162,7 @@ def test_liftrig_lift_to_bvh_turns_them_unless_off(outdoor_joints, tmp_path):
     from liftrig.retarget.bvh import read_bvh
 
     joints = tmp_path / "outdoor.npz"
-    outdoor_joints.save(joints, joints3d=outdoor_joints.extra["joints3d"])
+    outdoor_joints.save(joints)
     files = {}
     for switch in ("on", "off"):
         files[switch] = tmp_path / f"{switch}.bvh"
