@@ -11,30 +11,14 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LiftRigError
 from .formats import Joints3D, Keypoints2D, has_joints
+from .options import LiftOptions
 from .progress import ProgressFn
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
-
-
-@dataclass(frozen=True)
-class LiftOptions:
-    """The choices of ``liftrig lift`` that shape the 3D joints."""
-
-    weights: str | None = None      # lifter weights; None: the installed default model
-    device: str = "auto"
-    precision: str = "auto"
-    flip: bool = True
-    pose_model: str = "full"
-    person: int | None = None
-    max_people: int = 2             # for a video: people MediaPipe looks for per frame
-    start: int = 0                  # for a video: only frames start <= f < end
-    end: int | None = None
-    jobs: int | None = None         # for a video: 2D processes; None: the cores this one may use
 
 
 def clip_name(path) -> str:

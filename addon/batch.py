@@ -12,15 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 
-from ..checks import FRAME_NUMBER, OneLineParser, check_output_path, number_in
+from .. import options
+from ..checks import OneLineParser, check_output_path, number_in
 from ..errors import Cancelled, LiftRigError
-from ..options import DEVICES, PRECISIONS
-from ..pipeline import VIDEO_SUFFIXES, LiftOptions, clip_name
+from ..options import LiftOptions
+from ..pipeline import VIDEO_SUFFIXES, clip_name
 from ..progress import ProgressFn
 
 FORMATS = (".fbx", ".bvh", ".blend")
@@ -65,34 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", action="store_true",
                    help="also the solved camera, with the video as its background")
     g = p.add_argument_group("lifting (as liftrig lift)")
-    g.add_argument("--weights", metavar="PATH", help="lifter weights (default: installed model)")
-    g.add_argument("--device", choices=DEVICES, default="auto")
-    g.add_argument("--precision", choices=PRECISIONS, default="auto")
-    g.add_argument("--no-flip", dest="flip", action="store_false")
-    g.add_argument("--pose-model", default="full", help="lite, full, heavy or a .task path")
-    g.add_argument("--person", type=number_in(0, 1000, integer=True), default=None)
-    g.add_argument("--max-people", type=number_in(1, 50, integer=True), default=2,
-                   help="how many people MediaPipe looks for per frame (default 2)")
-    g.add_argument("--jobs", type=number_in(1, 1024, integer=True), default=None, metavar="N",
-                   help="for videos: processes that detect chunks of the clip at once "
-                        "(default: the cores this process may use)")
-    g.add_argument("--start", type=FRAME_NUMBER, default=0,
-                   help="for videos: first frame (default 0)")
-    g.add_argument("--end", type=FRAME_NUMBER, default=None,
-                   help="for videos: stop before this frame")
+    options.add_lifter_arguments(g)
+    options.add_detection_arguments(g)
     g.add_argument("--worker-python", metavar="PYTHON",
                    help="run the stages before Blender (2D, lifting, retargeting) in this "
                         "interpreter (one with LiftRig's requirements) instead of Blender's; "
                         "default $LIFTRIG_WORKER_PYTHON when Blender's Python lacks them")
-    r = p.add_argument_group("retargeting (as liftrig retarget)")
-    r.add_argument("--smoothing", type=number_in(0, 1), default=0.5)
-    r.add_argument("--foot-lock", choices=("on", "off"), default="on")
-    r.add_argument("--root-motion", choices=("on", "off"), default="on")
-    r.add_argument("--extremities", choices=("on", "off"), default="on",
-                   help="feet, hands and head from MediaPipe's landmarks (default on)")
-    r.add_argument("--fov", type=number_in(1, 179), default=None, metavar="DEG")
-    r.add_argument("--focal-px", type=number_in(0, 1e6, low_open=True), default=None, metavar="F")
-    r.add_argument("--facing", default="-y", choices=("-y", "+y", "-x", "+x", "camera"))
+    options.add_retarget_arguments(p.add_argument_group("retargeting (as liftrig retarget)"))
     p.add_argument("-q", "--quiet", action="store_true", help="no per-clip progress lines")
     return p
 
@@ -194,19 +175,9 @@ def convert_one(source, output, lift_options: LiftOptions = LiftOptions(),
 
 
 def options_from_args(args):
-    """(LiftOptions, retargeting options as a dict of RetargetOptions' fields: Blender's side
-    does not import the solver)."""
-    lift = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
-                       flip=args.flip, pose_model=args.pose_model, person=args.person,
-                       max_people=args.max_people, start=args.start, end=args.end,
-                       jobs=args.jobs)
-    retarget = {"smoothing": args.smoothing, "foot_lock": args.foot_lock == "on",
-                "root_motion": args.root_motion == "on", "facing": args.facing,
-                "extremities": args.extremities == "on",
-                "focal_px": args.focal_px}
-    if args.fov is not None:
-        retarget["fov_deg"] = args.fov
-    return lift, retarget
+    """(LiftOptions, retargeting options as a dict of RetargetOptions' fields, as the worker
+    takes them)."""
+    return options.lift_options(args), dataclasses.asdict(options.retarget_options(args))
 
 
 def summary_table(rows: list[Row]) -> str:

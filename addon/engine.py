@@ -305,7 +305,8 @@ def lift_to_scene(scene, source, armature=None, bone_map=None, lift_options=None
     """Video or ``.npz`` -> keys on ``armature`` (or a new LiftRig armature) in ``scene``;
     ``empties`` / ``reference`` add the joints as empties / the camera with the video.
     ``retarget_options``: a dict of RetargetOptions' fields (or the object itself)."""
-    from ..pipeline import LiftOptions, clip_name, solve_for_blender
+    from ..options import LiftOptions
+    from ..pipeline import clip_name, solve_for_blender
 
     spec = None if armature is None else armature_spec(armature)
     motion = solve_for_blender(source, spec, bone_map, lift_options or LiftOptions(),

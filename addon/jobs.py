@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Cancelled, LiftRigError
-from ..pipeline import LiftOptions, choose_worker_python, clip_name
+from ..options import LiftOptions
+from ..pipeline import choose_worker_python, clip_name
 
 RUNNING, FINISHED, FAILED, CANCELLED = "RUNNING", "FINISHED", "FAILED", "CANCELLED"
 KEPT_LOGS = 30

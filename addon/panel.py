@@ -9,6 +9,7 @@ usable; Esc or the Cancel button stop it); without a window it runs the job to t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -19,18 +20,17 @@ from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, P
                        StringProperty)
 
 from ..errors import LiftRigError
-from ..pipeline import LiftOptions
+from ..options import LiftOptions, RetargetOptions
 from . import jobs
+from .state import PANEL
 
-_ACTIVE: dict = {"job": None}        # the running job, for the panel and the Cancel button
-# The modal operator's window timer. Blender frees a running modal operator without calling its
-# cancel() when its class is unregistered (add-on disabled mid-run), so unregister() removes
-# the timer from here.
-_MODAL: dict = {"timer": None}
+# The settings' defaults are the stages' own (options.py), as the command line's are.
+_LIFT, _RETARGET = LiftOptions(), RetargetOptions()
+
 
 
 def active_job():
-    return _ACTIVE["job"]
+    return PANEL.job
 
 
 def redraw_panels() -> None:
@@ -55,7 +55,6 @@ def _probe_python(context) -> str | None:
         return None
 
 
-_TIMERS: list = []       # _redraw_when's app timers still registered (unregister() ends them)
 
 
 def _redraw_when(done, give_up_s: float = 180.0) -> None:
@@ -65,12 +64,12 @@ def _redraw_when(done, give_up_s: float = 180.0) -> None:
     def check():
         if done() or time.monotonic() > limit:
             redraw_panels()
-            if check in _TIMERS:
-                _TIMERS.remove(check)
+            if check in PANEL.redraw_timers:
+                PANEL.redraw_timers.remove(check)
             return None
         return 0.25
 
-    _TIMERS.append(check)
+    PANEL.redraw_timers.append(check)
     bpy.app.timers.register(check, first_interval=0.25)
 
 
@@ -104,7 +103,7 @@ class LiftRigSettings(bpy.types.PropertyGroup):
         ("NUMBER", "Number", "The K-th person from the left at the start (0 = leftmost)")))
     person: IntProperty(name="Person Number", default=0, min=0,
                         description="Which person, counted from the left from 0")
-    pose_model: EnumProperty(name="Pose Model", default="full", items=(
+    pose_model: EnumProperty(name="Pose Model", default=_LIFT.pose_model, items=(
         ("lite", "Lite", "MediaPipe's fastest pose model"),
         ("full", "Full", "MediaPipe's balanced pose model"),
         ("heavy", "Heavy", "MediaPipe's most accurate, slowest pose model")))
@@ -117,18 +116,20 @@ class LiftRigSettings(bpy.types.PropertyGroup):
                          "P-STMO checkpoint")))
     lifter_file: StringProperty(name="Checkpoint", subtype="FILE_PATH", options=_BLEND_RELATIVE,
                                 description="Lifter weights to use")
-    device: EnumProperty(name="Device", default="AUTO", items=(
+    device: EnumProperty(name="Device", default=_LIFT.device.upper(), items=(
         ("AUTO", "Auto", "The GPU when there is one, else the CPU"),
         ("CPU", "CPU", "Lift on the CPU"),
         ("GPU", "GPU", "Lift on the GPU (CUDA, or Metal on a Mac)")))
-    smoothing: FloatProperty(name="Smoothing", default=0.5, min=0.0, max=5.0, soft_max=1.0,
+    smoothing: FloatProperty(name="Smoothing", default=_RETARGET.smoothing, min=0.0, max=5.0,
+                             soft_max=1.0,
                              description="0 = off, 1 = strong")
-    root_motion: EnumProperty(name="Root Motion", default="ON", items=(
+    root_motion: EnumProperty(name="Root Motion",
+                              default="ON" if _RETARGET.root_motion else "IN_PLACE", items=(
         ("ON", "On", "The character travels as the person does"),
         ("IN_PLACE", "In Place", "The pelvis stays above the origin")))
-    foot_lock: BoolProperty(name="Foot Locking", default=True,
+    foot_lock: BoolProperty(name="Foot Locking", default=_RETARGET.foot_lock,
                             description="Plant the feet while they touch the ground")
-    extremities: BoolProperty(name="Feet, Hands, Head", default=True,
+    extremities: BoolProperty(name="Feet, Hands, Head", default=_RETARGET.extremities,
                               description="Turn the feet, hands and head from MediaPipe's "
                                           "heel, toe, knuckle, ear and nose landmarks")
     target: EnumProperty(name="Target", default="NEW", items=(
@@ -181,8 +182,9 @@ def job_from_settings(context) -> jobs.LiftJob:
                        pose_model=jobs.pose_model(context, s.pose_model),
                        person=s.person if s.person_mode == "NUMBER" else None,
                        start=start, end=end, jobs=jobs.two_d_jobs(context, s.jobs))
-    retarget = {"smoothing": float(s.smoothing), "foot_lock": bool(s.foot_lock),
-                "root_motion": s.root_motion == "ON", "extremities": bool(s.extremities)}
+    retarget = dataclasses.asdict(RetargetOptions(
+        smoothing=float(s.smoothing), foot_lock=bool(s.foot_lock),
+        root_motion=s.root_motion == "ON", extremities=bool(s.extremities)))
     armature, bone_map = None, None
     if s.target == "SELECTED":
         armature = context.active_object
@@ -232,7 +234,7 @@ def step(context, job: jobs.LiftJob) -> str:
 def finish(operator, context, job: jobs.LiftJob) -> set:
     """Report the job's end as Blender reports; store its figures (in the job's scene, which
     need not be the window's by now); forget it."""
-    _ACTIVE["job"] = None
+    PANEL.job = None
     store_result(bpy.data.scenes.get(job.scene_name) or context.scene, job)
     if job.state == jobs.FINISHED:
         operator.report({"INFO"}, job.message + (f"; {job.result.report}"
@@ -275,7 +277,7 @@ class LIFTRIG_OT_lift_video(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return None
         context.scene.liftrig.result_error = ""
-        _ACTIVE["job"] = job
+        PANEL.job = job
         return job
 
     def execute(self, context):
@@ -308,7 +310,7 @@ class LIFTRIG_OT_lift_video(bpy.types.Operator):
             self.cancel(context)
             raise
         wm = context.window_manager
-        self._timer = _MODAL["timer"] = wm.event_timer_add(0.1, window=context.window)
+        self._timer = PANEL.modal_timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
@@ -336,14 +338,14 @@ class LIFTRIG_OT_lift_video(bpy.types.Operator):
         job = active_job()
         if job is not None:
             job.cancel()
-            _ACTIVE["job"] = None
+            PANEL.job = None
         self._cleanup(context)
 
     def _cleanup(self, context):
         if self._timer is not None:
             context.window_manager.event_timer_remove(self._timer)
-            if _MODAL["timer"] is self._timer:
-                _MODAL["timer"] = None
+            if PANEL.modal_timer is self._timer:
+                PANEL.modal_timer = None
             self._timer = None
         if getattr(context, "workspace", None) is not None:
             context.workspace.status_text_set(None)
@@ -366,7 +368,6 @@ class LIFTRIG_OT_cancel_lift(bpy.types.Operator):
         return {"FINISHED"}
 
 
-_MAPPINGS: dict = {}     # (armature name, bone map) -> (key, python) of its last mapping check
 
 
 def _bone_map(settings):
@@ -402,7 +403,7 @@ class LIFTRIG_OT_check_mapping(bpy.types.Operator):
         info = jobs.mapping_info(spec, bone_map, python, wait=self.wait,
                                  env=lambda: jobs.worker_env(context))
         if python is not None:
-            _MAPPINGS[(obj.name, bone_map)] = (key, python)
+            PANEL.mappings[(obj.name, bone_map)] = (key, python)
         if info is None:
             _redraw_when(lambda: jobs.known(key, python) is not None)
             return {"FINISHED"}
@@ -541,7 +542,7 @@ class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
                 layout.prop(s, "bone_map_file")
             layout.operator("liftrig.check_mapping", icon="BONE_DATA")
             if obj is not None and obj.type == "ARMATURE":
-                asked = _MAPPINGS.get((obj.name, _bone_map(s)))
+                asked = PANEL.mappings.get((obj.name, _bone_map(s)))
                 info = None if asked is None else jobs.known(*asked)
                 if asked is not None and info is None:
                     layout.label(text="Checking the bone map...", icon="TIME")
@@ -581,7 +582,7 @@ def _cancel_on_load(*_args) -> None:
     job = active_job()
     if job is not None:
         job.cancel()
-        _ACTIVE["job"] = None
+        PANEL.job = None
 
 
 CLASSES = (LiftRigSettings, LIFTRIG_OT_lift_video, LIFTRIG_OT_cancel_lift,
@@ -598,11 +599,11 @@ def register() -> None:
 
 def unregister() -> None:
     _cancel_on_load()
-    while _TIMERS:
-        check = _TIMERS.pop()
+    while PANEL.redraw_timers:
+        check = PANEL.redraw_timers.pop()
         if bpy.app.timers.is_registered(check):
             bpy.app.timers.unregister(check)
-    timer, _MODAL["timer"] = _MODAL["timer"], None
+    timer, PANEL.modal_timer = PANEL.modal_timer, None
     wm = getattr(bpy.context, "window_manager", None)
     if timer is not None and wm is not None:          # the modal operator is freed uncancelled
         wm.event_timer_remove(timer)

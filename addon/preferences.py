@@ -25,27 +25,20 @@ from pathlib import Path
 import bpy
 
 from . import dependencies
+from .state import PREFERENCES, Check, Download
 
 PACKAGE = __package__.rpartition(".")[0]       # "liftrig", or "bl_ext.<repo>.liftrig"
-
-# Module state, shown by the preferences' draw(): one install or download at a time.
-_install: dependencies.InstallJob | None = None
-_check = {"running": False, "report": None, "python": None}
-_download = {"running": False, "text": "", "fraction": 0.0, "error": "", "cancel": False}
-# The modal operators' window timers. Disabling the add-on mid-run frees those operators
-# without calling their cancel(), so the preferences' unregister() removes what is left here.
-_timers: list = []
 
 
 def _add_timer(context):
     timer = context.window_manager.event_timer_add(0.25, window=context.window)
-    _timers.append(timer)
+    PREFERENCES.timers.append(timer)
     return timer
 
 
 def _remove_timer(context, timer) -> None:
     if timer is not None:
-        _timers[:] = [t for t in _timers if t is not timer]
+        PREFERENCES.timers[:] = [t for t in PREFERENCES.timers if t is not timer]
         context.window_manager.event_timer_remove(timer)
 
 
@@ -165,11 +158,10 @@ class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
     _timer = None
 
     def _start(self, context):
-        global _install
         if not bpy.app.online_access:
             self.report({"ERROR"}, _offline_message())
             return None
-        if _install is not None and not _install.state.done:
+        if PREFERENCES.install is not None and not PREFERENCES.install.state.done:
             self.report({"WARNING"}, "The dependencies are already being installed")
             return None
         prefs = preferences(context)
@@ -180,10 +172,10 @@ class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
         venv = venv_dir(create=True)
         staging, steps = dependencies.install_plan(
             sys.executable, venv, shim_dir(), dependencies.package_dir(), torch_build=build)
-        _install = dependencies.InstallJob(staging, steps,
-                                           log_path=user_dir("logs") / "install.log").start()
-        _check["report"] = None
-        return _install
+        PREFERENCES.install = dependencies.InstallJob(
+            staging, steps, log_path=user_dir("logs") / "install.log").start()
+        PREFERENCES.check.report = None
+        return PREFERENCES.install
 
     def execute(self, context):             # blocking: scripts and --background
         job = self._start(context)
@@ -201,15 +193,15 @@ class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        if event.type == "ESC" and _install is not None:
-            _install.cancel()
+        if event.type == "ESC" and PREFERENCES.install is not None:
+            PREFERENCES.install.cancel()
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         _redraw_preferences()
-        if _install is None or not _install.state.done:
+        if PREFERENCES.install is None or not PREFERENCES.install.state.done:
             return {"PASS_THROUGH"}
         _remove_timer(context, self._timer)
-        return self._finish(_install.state)
+        return self._finish(PREFERENCES.install.state)
 
     def cancel(self, context):              # the window closed: the job goes on, shown later
         _remove_timer(context, self._timer)
@@ -223,7 +215,7 @@ class LIFTRIG_OT_install_dependencies(bpy.types.Operator):
             self.report({"WARNING"}, "Install cancelled; the previous environment is unchanged")
             return {"CANCELLED"}
         self.report({"ERROR"}, f"Install failed: {state.error} (log: "
-                    f"{_install.log_path if _install else ''})")
+                    f"{PREFERENCES.install.log_path if PREFERENCES.install else ''})")
         return {"CANCELLED"}
 
 
@@ -235,9 +227,9 @@ class LIFTRIG_OT_cancel_install(bpy.types.Operator):
     bl_options = {"INTERNAL"}
 
     def execute(self, context):
-        if _install is not None and not _install.state.done:
-            _install.cancel()
-        _download["cancel"] = True
+        if PREFERENCES.install is not None and not PREFERENCES.install.state.done:
+            PREFERENCES.install.cancel()
+        PREFERENCES.download.cancel = True
         return {"FINISHED"}
 
 
@@ -254,19 +246,19 @@ class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
 
     def _run(self, python, env, pose_model):
         try:
-            _check["report"] = dependencies.run_doctor(python, env=env, pose_model=pose_model)
+            PREFERENCES.check.report = dependencies.run_doctor(python, env=env, pose_model=pose_model)
         finally:
-            _check["running"] = False
+            PREFERENCES.check.running = False
 
     def _begin(self, context):
-        if _check["running"]:
+        if PREFERENCES.check.running:
             return None
         python = resolved_worker_python(context)
         prefs = preferences(context)
         pose_model = (pose_model_choice(context, "full")
                       if prefs is not None and prefs.pose_model_source == "LOCAL" else None)
         env = worker_env(context)
-        _check.update(running=True, report=None, python=python)
+        PREFERENCES.check = Check(running=True, python=python)
         return threading.Thread(target=self._run, args=(python, env, pose_model), daemon=True)
 
     def execute(self, context):
@@ -289,7 +281,7 @@ class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
     def modal(self, context, event):
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        if _check["running"]:
+        if PREFERENCES.check.running:
             return {"PASS_THROUGH"}
         _remove_timer(context, self._timer)
         return self._finish()
@@ -299,12 +291,12 @@ class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
 
     def _finish(self):
         _redraw_preferences()
-        report = _check["report"] or {"ok": False, "problems": ["the check did not run"]}
+        report = PREFERENCES.check.report or {"ok": False, "problems": ["the check did not run"]}
         if report.get("ok"):
             versions = report.get("versions", {})
             self.report({"INFO"}, f"LiftRig's worker is ready: torch {versions.get('torch')} "
                         f"on {report.get('device')}, MediaPipe {versions.get('mediapipe')} "
-                        f"({_check['python']})")
+                        f"({PREFERENCES.check.python})")
         else:
             self.report({"ERROR"}, "LiftRig's worker is not ready: "
                         + "; ".join(report.get("problems", [])))
@@ -327,28 +319,28 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
         from ..detect.pose_models import resolve_pose_model
 
         def progress(stage, done, total):
-            if _download["cancel"]:
+            if PREFERENCES.download.cancel:
                 raise Cancelled()
-            _download["text"] = f"Downloading the {model} pose model"
-            _download["fraction"] = done / total if total else 0.0
+            PREFERENCES.download.text = f"Downloading the {model} pose model"
+            PREFERENCES.download.fraction = done / total if total else 0.0
 
         try:
             resolve_pose_model(model, download=True, progress=progress)
-            _download["text"] = f"The {model} pose model is in the cache"
+            PREFERENCES.download.text = f"The {model} pose model is in the cache"
         except Cancelled:
-            _download["text"] = "Download cancelled"
+            PREFERENCES.download.text = "Download cancelled"
         except LiftRigError as exc:
-            _download["error"] = str(exc)
+            PREFERENCES.download.error = str(exc)
         finally:
-            _download["running"] = False
+            PREFERENCES.download.running = False
 
     def invoke(self, context, event):
         if not bpy.app.online_access:
             self.report({"ERROR"}, _offline_message())
             return {"CANCELLED"}
-        if _download["running"]:
+        if PREFERENCES.download.running:
             return {"CANCELLED"}
-        _download.update(running=True, text="Starting", fraction=0.0, error="", cancel=False)
+        PREFERENCES.download = Download(running=True, text="Starting")
         threading.Thread(target=self._run, args=(self.model,), daemon=True).start()
         self._timer = _add_timer(context)
         context.window_manager.modal_handler_add(self)
@@ -358,17 +350,17 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
         if not bpy.app.online_access:
             self.report({"ERROR"}, _offline_message())
             return {"CANCELLED"}
-        _download.update(running=True, text="Starting", fraction=0.0, error="", cancel=False)
+        PREFERENCES.download = Download(running=True, text="Starting")
         self._run(self.model)
         return self._report()
 
     def modal(self, context, event):
         if event.type == "ESC":
-            _download["cancel"] = True
+            PREFERENCES.download.cancel = True
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         _redraw_preferences()
-        if _download["running"]:
+        if PREFERENCES.download.running:
             return {"PASS_THROUGH"}
         _remove_timer(context, self._timer)
         return self._report()
@@ -377,10 +369,10 @@ class LIFTRIG_OT_download_pose_model(bpy.types.Operator):
         _remove_timer(context, self._timer)
 
     def _report(self):
-        if _download["error"]:
-            self.report({"ERROR"}, _download["error"])
+        if PREFERENCES.download.error:
+            self.report({"ERROR"}, PREFERENCES.download.error)
             return {"CANCELLED"}
-        self.report({"INFO"}, _download["text"])
+        self.report({"INFO"}, PREFERENCES.download.text)
         return {"FINISHED"}
 
 
@@ -460,13 +452,13 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
     def unregister(cls):
         """Disabling the add-on (or quitting) stops a running install or download: the
         half-built ``venv.new`` is removed, the working environment stays."""
-        if _install is not None and not _install.state.done:
-            _install.cancel()
-            _install.wait(5)
-        _download["cancel"] = True
+        if PREFERENCES.install is not None and not PREFERENCES.install.state.done:
+            PREFERENCES.install.cancel()
+            PREFERENCES.install.wait(5)
+        PREFERENCES.download.cancel = True
         wm = getattr(bpy.context, "window_manager", None)
-        while _timers:
-            timer = _timers.pop()
+        while PREFERENCES.timers:
+            timer = PREFERENCES.timers.pop()
             if wm is not None:
                 wm.event_timer_remove(timer)
 
@@ -484,9 +476,9 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
         else:
             self._draw_private(context, box)
         row = box.row()
-        row.enabled = not _check["running"]
+        row.enabled = not PREFERENCES.check.running
         row.operator(LIFTRIG_OT_check_dependencies.bl_idname,
-                     text="Checking..." if _check["running"] else "Check", icon="VIEWZOOM")
+                     text="Checking..." if PREFERENCES.check.running else "Check", icon="VIEWZOOM")
         self._draw_check(box)
 
         box = layout.box()
@@ -519,9 +511,9 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
         venv = venv_dir()
         marker = dependencies.read_marker(venv)
         box.prop(self, "torch_build")
-        if _install is not None and not _install.state.done:
+        if PREFERENCES.install is not None and not PREFERENCES.install.state.done:
             row = box.row()
-            row.progress(factor=_install.state.fraction, type="BAR", text=_install.state.text)
+            row.progress(factor=PREFERENCES.install.state.fraction, type="BAR", text=PREFERENCES.install.state.text)
             row.operator(LIFTRIG_OT_cancel_install.bl_idname, text="", icon="CANCEL")
             return
         col = box.column(align=True)
@@ -531,8 +523,8 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
         else:
             col.label(text="Not installed yet", icon="INFO")
         col.label(text=str(venv))
-        if _install is not None and _install.state.done and not _install.state.ok:
-            col.label(text=_install.state.error or _install.state.text, icon="ERROR")
+        if PREFERENCES.install is not None and PREFERENCES.install.state.done and not PREFERENCES.install.state.ok:
+            col.label(text=PREFERENCES.install.state.error or PREFERENCES.install.state.text, icon="ERROR")
         row = box.row()
         row.enabled = bool(bpy.app.online_access)
         row.operator(LIFTRIG_OT_install_dependencies.bl_idname,
@@ -543,7 +535,7 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
                       icon="INTERNET_OFFLINE")
 
     def _draw_check(self, box):
-        report = _check["report"]
+        report = PREFERENCES.check.report
         if not report:
             return
         col = box.column(align=True)
@@ -556,17 +548,17 @@ class LIFTRIG_AP_preferences(bpy.types.AddonPreferences):
     def _draw_models(self, box):
         from ..detect.pose_models import POSE_MODELS, cache_dir
 
-        if _download["running"]:
+        if PREFERENCES.download.running:
             row = box.row()
-            row.progress(factor=_download["fraction"], type="BAR", text=_download["text"])
+            row.progress(factor=PREFERENCES.download.fraction, type="BAR", text=PREFERENCES.download.text)
             row.operator(LIFTRIG_OT_cancel_install.bl_idname, text="", icon="CANCEL")
-        elif _download["error"]:
-            box.label(text=_download["error"], icon="ERROR")
+        elif PREFERENCES.download.error:
+            box.label(text=PREFERENCES.download.error, icon="ERROR")
         row = box.row(align=True)
         for name, spec in POSE_MODELS.items():
             cached = (cache_dir() / "models" / spec.filename).is_file()
             sub = row.row(align=True)
-            sub.enabled = not cached and bool(bpy.app.online_access) and not _download["running"]
+            sub.enabled = not cached and bool(bpy.app.online_access) and not PREFERENCES.download.running
             op = sub.operator(LIFTRIG_OT_download_pose_model.bl_idname,
                               text=f"{name.title()}: cached" if cached else f"Get {name.title()}",
                               icon="CHECKMARK" if cached else "IMPORT")

@@ -7,8 +7,9 @@ import logging
 import re
 import sys
 
-from ..checks import FRAME_NUMBER, FRAME_RATE, check_output_path, number_in
+from ..checks import FRAME_RATE, check_output_path
 from ..errors import LiftRigError
+from ..options import add_detection_arguments
 
 
 def add_commands(sub) -> None:
@@ -19,32 +20,14 @@ def add_commands(sub) -> None:
     p.add_argument("video", nargs="?", help="the video file (optional with --from-json "
                    "if --fps and --size are given)")
     p.add_argument("-o", "--output", required=True, help="the keypoints file to write (.npz)")
-    add_detection_options(p)
+    add_detection_arguments(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--from-json", metavar="DIR_OR_FILE",
                    help="read another detector's output instead of running MediaPipe: a COCO-17 "
                         "keypoint JSON file or a folder of OpenPose per-frame JSON files")
     p.add_argument("--fps", type=FRAME_RATE, help="frame rate, with --from-json and no VIDEO")
     p.add_argument("--size", metavar="WxH", help="frame size, with --from-json and no VIDEO")
     p.set_defaults(handler=run_keypoints)
-
-
-def add_detection_options(p) -> None:
-    """The 2D options, shared with the commands that start from a video (``liftrig lift``)."""
-    p.add_argument("--pose-model", default="full", metavar="lite|full|heavy|PATH",
-                   help="MediaPipe pose model: a name (downloaded once) or a .task file "
-                        "(default: full; env LIFTRIG_POSE_MODEL overrides the names)")
-    p.add_argument("--person", type=number_in(0, 1000, integer=True), default=None, metavar="K",
-                   help="follow the K-th person from the left at the start (0 = leftmost); "
-                        "default: the most prominent")
-    p.add_argument("--max-people", type=number_in(1, 50, integer=True), default=2,
-                   help="how many people MediaPipe looks for per frame (default 2)")
-    p.add_argument("--jobs", type=number_in(1, 1024, integer=True), default=None, metavar="N",
-                   help="processes that detect chunks of the clip at once (default: the cores "
-                        "this process may use; clips under 10 s at 30 fps use one)")
-    p.add_argument("--start", type=FRAME_NUMBER, default=0, help="first frame (default 0)")
-    p.add_argument("--end", type=FRAME_NUMBER, default=None,
-                   help="frame after the last (default: the end)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _parse_size(text: str) -> tuple[int, int]:

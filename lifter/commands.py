@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..checks import FRAME_RATE, check_output_path, number_in
 from ..errors import LiftRigError
-from ..options import DEVICES, PRECISIONS
-from ..detect.commands import add_detection_options
+from ..options import (add_detection_arguments, add_lifter_arguments, add_retarget_arguments,
+                       lift_options, retarget_options)
 
 
 def add_commands(sub) -> None:
@@ -23,19 +23,11 @@ def add_commands(sub) -> None:
     p.add_argument("-o", "--output", required=True,
                    help="the file to write: .npz (joints), or .bvh, .fbx, .blend (LiftRig's "
                    "skeleton animated; .fbx and .blend need the bpy module)")
-    p.add_argument("--weights", metavar="PATH",
-                   help="model weights: LiftRig .safetensors or a published MixSTE/P-STMO "
-                   "checkpoint (default: the installed default model, whose weights are "
-                   "CC BY-NC 4.0: non-commercial use only)")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto = bf16 on GPUs and CPUs with bf16 units, else fp32")
-    p.add_argument("--no-flip", dest="flip", action="store_false",
-                   help="skip the mirrored pass (twice as fast, slightly less accurate)")
-    p.add_argument("--extremities", choices=("on", "off"), default="on",
-                   help="with -o .bvh/.fbx/.blend: feet, hands and head from MediaPipe's "
-                        "landmarks (default on)")
-    add_detection_options(p.add_argument_group("for a video input (the 2D stage)"))
+    add_lifter_arguments(p)
+    add_detection_arguments(p.add_argument_group("for a video input (the 2D stage)"))
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_retarget_arguments(p.add_argument_group(
+        "with -o .bvh/.fbx/.blend (the retarget stage, as liftrig retarget)"))
     p.add_argument("-q", dest="no_progress", action="store_true", help="same as --no-progress")
     p.set_defaults(handler=_lift)
 
@@ -87,13 +79,12 @@ def _lift(args) -> int:
 def _lift_to_animation(args, src: Path, out: Path) -> int:
     """-o OUT.bvh|OUT.fbx|OUT.blend: lift, retarget onto LiftRig's skeleton, write the file
     (BVH with LiftRig's own writer; FBX and .blend through Blender's ``bpy`` module)."""
-    from ..pipeline import LiftOptions, lift_to_bvh
+    import dataclasses
+
+    from ..pipeline import lift_to_bvh
     from ..progress import terminal_progress
 
-    options = LiftOptions(weights=args.weights, device=args.device, precision=args.precision,
-                          flip=args.flip, pose_model=args.pose_model, person=args.person,
-                          max_people=args.max_people, start=args.start, end=args.end,
-                          jobs=args.jobs)
+    options, retarget = lift_options(args), retarget_options(args)
     if out.suffix.lower() != ".bvh":
         import importlib.util
 
@@ -102,14 +93,11 @@ def _lift_to_animation(args, src: Path, out: Path) -> int:
                                "module (pip install 'liftrig[blender]'), run `blender -b "
                                f"--command liftrig {src} -o {out}`, or write .bvh instead")
         from ..addon.batch import convert_one  # the Blender shell writes FBX and .blend
-    retarget = {"extremities": args.extremities == "on"}
     with terminal_progress(not args.no_progress) as progress:
         if out.suffix.lower() == ".bvh":
-            from ..retarget.pipeline import RetargetOptions
-
-            summary = lift_to_bvh(src, out, options, progress, RetargetOptions(**retarget))
+            summary = lift_to_bvh(src, out, options, progress, retarget)
         else:
-            row = convert_one(src, out, options, retarget, progress=progress)
+            row = convert_one(src, out, options, dataclasses.asdict(retarget), progress=progress)
             summary = f"{row.frames} frames at {row.fps:g} fps -> {row.output}"
     print(summary)
     return 0

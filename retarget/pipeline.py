@@ -16,32 +16,19 @@ from ..errors import LiftRigError
 from ..formats import Joints3D
 from ..h36m import JOINT_INDEX as J
 from ..h36m import JOINT_NAMES, NUM_JOINTS
+from ..options import RetargetOptions
 from ..progress import ProgressFn, report
 from .bonemap import BoundRig, bind, load_bone_map_json
 from .contacts import (LEGS, FootContacts, detect_contacts, foot_contacts, foot_offsets,
                        foot_skating, lock_feet, settle_feet)
 from .presets import FORWARD, PRESETS, UP, fit_builtin, preset
-from .root import DEFAULT_FOV_DEG, PinholeCamera, solve_root
+from .root import PinholeCamera, solve_root
 from .smoothing import smooth
 from .solver import RigPose, solve_pose
 from .world import WorldFrame, world_frame
 
 # The root path's depth is the noisiest coordinate: it is smoothed over a wider window.
 ROOT_SMOOTHING_SCALE = 2.0
-
-
-@dataclass(frozen=True)
-class RetargetOptions:
-    """What the user can choose (the command line's options)."""
-
-    smoothing: float = 0.5          # 0 = off, 1 = strong (Savitzky-Golay over 0.4 s)
-    foot_lock: bool = True          # plant the feet during contacts
-    root_motion: bool = True        # False: the pelvis stays above the origin (in place)
-    fov_deg: float = DEFAULT_FOV_DEG  # the camera's field of view across the longer side
-    focal_px: float | None = None   # the focal length in pixels, if known (overrides fov_deg)
-    facing: str = "-y"              # world axis the subject faces at the start, or "camera"
-    ankle_height: float | None = None  # metres; None: a share of the subject's shin
-    extremities: bool = True        # feet, hands and head from MediaPipe's landmarks, if any
 
 
 @dataclass(eq=False)

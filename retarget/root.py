@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import LiftRigError
+from ..options import DEFAULT_FOV_DEG
 
-DEFAULT_FOV_DEG = 60.0   # horizontal-ish field of view of phones and webcams (longer side)
 MIN_SCORE = 0.3          # keypoints below this confidence do not vote
 MIN_JOINTS = 4           # a frame with fewer confident keypoints borrows its neighbours' root
 

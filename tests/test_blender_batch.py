@@ -133,7 +133,8 @@ def test_liftrig_lift_to_fbx_without_bpy_says_what_to_do(clips, tmp_path, monkey
 def test_worker_process_gives_the_same_result_and_a_crash_is_clean(clips, tmp_path):
     from blender_helpers import preset_armature, scene_state
     from liftrig.addon.engine import armature_spec, lift_to_scene
-    from liftrig.pipeline import LiftOptions, solve_for_blender
+    from liftrig.options import LiftOptions
+    from liftrig.pipeline import solve_for_blender
 
     folder, weights = clips
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -165,7 +166,8 @@ def test_worker_process_gives_the_same_result_and_a_crash_is_clean(clips, tmp_pa
 
 def test_cancel_stops_the_worker(clips):
     from liftrig.errors import Cancelled
-    from liftrig.pipeline import LiftOptions, solve_for_blender
+    from liftrig.options import LiftOptions
+    from liftrig.pipeline import solve_for_blender
 
     folder, weights = clips
 

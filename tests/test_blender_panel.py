@@ -113,8 +113,9 @@ def test_settings_become_the_job_options(scene, setup):
     assert (o.start, o.end, o.person, o.pose_model, o.device) == (10, 20, 1, "heavy", "cpu")
     assert o.jobs == 3
     assert o.weights == str(setup["weights"])
-    assert job.retarget_options == {"smoothing": pytest.approx(0.2), "foot_lock": False,
-                                    "root_motion": False, "extremities": False}
+    from liftrig.options import RetargetOptions
+    assert RetargetOptions(**job.retarget_options) == RetargetOptions(
+        smoothing=pytest.approx(0.2), foot_lock=False, root_motion=False, extremities=False)
     assert job.armature_name is None and job.worker_python == sys.executable
     s.target = "SELECTED"
     with pytest.raises(LiftRigError, match="select the armature"):
@@ -202,7 +203,7 @@ def test_cancel_mid_run_stops_the_worker_at_once_and_changes_nothing(scene, setu
     s = settings(scene, setup["weights"], first=1, last=230)           # not cached yet
     s.target = "SELECTED"
     job = panel.job_from_settings(bpy.context).start()
-    panel._ACTIVE["job"] = job
+    panel.PANEL.job = job
     try:
         limit = time.monotonic() + 240
         while not ("2D keypoints" in job.stages and job.done > 0):
@@ -214,7 +215,7 @@ def test_cancel_mid_run_stops_the_worker_at_once_and_changes_nothing(scene, setu
         assert job.join(1.0), "the worker was still running a second later"
         assert time.monotonic() - started < 1.0
     finally:
-        panel._ACTIVE["job"] = None
+        panel.PANEL.job = None
     assert job.poll() == jobs.CANCELLED and job.result is None
     assert scene_state(bpy) == before
     assert cache_files(setup) == files                       # no joints file, not even half
@@ -260,7 +261,8 @@ def test_joints_cache_is_keyed_by_content_and_the_lifting_options(setup, tmp_pat
                                                                  monkeypatch):
     import shutil
 
-    from liftrig.pipeline import LiftOptions, joints_cache_path
+    from liftrig.options import LiftOptions
+    from liftrig.pipeline import joints_cache_path
 
     video = VIDEOS["outdoor"]
     base = LiftOptions(weights=str(setup["weights"]), end=45)
@@ -299,7 +301,7 @@ def test_check_bone_map_names_the_preset_and_the_bones_left_undriven(scene, setu
     settings(scene, setup["weights"]).target = "SELECTED"
     before = scene_state(bpy)
     assert bpy.ops.liftrig.check_mapping(wait=True) == {"FINISHED"}
-    report = jobs.known(*panel._MAPPINGS[(armature.name, None)])["report"]
+    report = jobs.known(*panel.PANEL.mappings[(armature.name, None)])["report"]
     assert report.startswith("rig recognised as mixamo") and "sword" in report
     assert scene_state(bpy) == before
 
@@ -318,7 +320,7 @@ def test_check_bone_map_names_the_preset_and_the_bones_left_undriven(scene, setu
 
 def test_cancel_while_the_worker_starts_up_is_immediate_too(scene, setup):
     before = scene_state(bpy)
-    from liftrig.pipeline import LiftOptions
+    from liftrig.options import LiftOptions
 
     job = jobs.LiftJob(scene, VIDEOS["outdoor"], worker_python=sys.executable,
                        lift_options=LiftOptions(weights=str(setup["weights"]), start=100,
@@ -339,7 +341,7 @@ def test_the_worker_runs_in_the_environment_the_job_is_given(scene, setup, tmp_p
     where this process's own environment (a local model) would have succeeded."""
     import os
 
-    from liftrig.pipeline import LiftOptions
+    from liftrig.options import LiftOptions
 
     before = scene_state(bpy)
     env = {k: v for k, v in os.environ.items() if k != "LIFTRIG_POSE_MODEL"}
@@ -356,7 +358,7 @@ def test_the_worker_runs_in_the_environment_the_job_is_given(scene, setup, tmp_p
 def test_keys_go_into_the_jobs_scene_when_the_window_shows_another(scene, setup):
     """The user switched scenes while the worker ran: the skeleton and its keys land in the
     scene the job was started in, and the other scene is untouched."""
-    from liftrig.pipeline import LiftOptions
+    from liftrig.options import LiftOptions
 
     other = bpy.data.scenes.new("Other")
     job = jobs.LiftJob(scene, VIDEOS["outdoor"], worker_python=sys.executable,
@@ -372,11 +374,11 @@ def test_keys_go_into_the_jobs_scene_when_the_window_shows_another(scene, setup)
 
 
 def test_loading_another_file_stops_a_running_job(scene, setup):
-    from liftrig.pipeline import LiftOptions
+    from liftrig.options import LiftOptions
 
     job = jobs.LiftJob(scene, VIDEOS["outdoor"], worker_python=sys.executable,
                        lift_options=LiftOptions(weights=str(setup["weights"]), start=60, end=90))
-    panel._ACTIVE["job"] = job.start()
+    panel.PANEL.job = job.start()
     bpy.ops.wm.read_factory_settings(use_empty=True)        # the modal operator would be gone
     assert panel.active_job() is None and job.state == jobs.CANCELLED
     assert job.join(1.0)
@@ -473,11 +475,11 @@ def test_the_panel_draws_every_state_with_real_properties_and_operators(scene, s
 
     job = jobs.LiftJob(scene, s.video, worker_python=sys.executable)
     job.state, job.stage, job.done, job.total = jobs.RUNNING, "lifting", 10, 45
-    panel._ACTIVE["job"] = job
+    panel.PANEL.job = job
     try:
         log = draw_panel()
     finally:
-        panel._ACTIVE["job"] = None
+        panel.PANEL.job = None
     [bar] = [e for e in log if e[0] == "progress"]
     assert bar[1] == pytest.approx(10 / 45) and bar[2].startswith("lifting 10/45 frames")
     assert ("operator", "liftrig.cancel_lift", None) in log
@@ -510,8 +512,8 @@ def test_the_modal_operator_passes_events_through_steps_on_timers_and_stops_on_e
     settings(scene, setup["weights"])
     before = scene_state(bpy)
     for ending in ("TIMER", "ESC"):
-        op._timer = panel._MODAL["timer"] = wm.event_timer_add(0.1, window=bpy.context.window)
-        panel._ACTIVE["job"] = job = panel.job_from_settings(bpy.context).start()
+        op._timer = panel.PANEL.modal_timer = wm.event_timer_add(0.1, window=bpy.context.window)
+        panel.PANEL.job = job = panel.job_from_settings(bpy.context).start()
         assert modal(op, bpy.context, event("MOUSEMOVE")) == {"PASS_THROUGH"}
         if ending == "ESC":
             assert modal(op, bpy.context, event("ESC")) == {"CANCELLED"}
@@ -526,7 +528,7 @@ def test_the_modal_operator_passes_events_through_steps_on_timers_and_stops_on_e
             assert scene.liftrig.result_frames == FRAMES
             before = scene_state(bpy)
         assert op._timer is None and panel.active_job() is None
-        assert panel._MODAL["timer"] is None
+        assert panel.PANEL.modal_timer is None
 
 
 def test_the_modal_operator_cleans_up_when_blender_ends_it_or_the_addon_goes(scene, setup):
@@ -541,22 +543,22 @@ def test_the_modal_operator_cleans_up_when_blender_ends_it_or_the_addon_goes(sce
     before = scene_state(bpy)
     op = SimpleNamespace(report=lambda kind, text: None)
     op._cleanup = lambda context: panel.LIFTRIG_OT_lift_video._cleanup(op, context)
-    op._timer = panel._MODAL["timer"] = wm.event_timer_add(0.1, window=bpy.context.window)
-    panel._ACTIVE["job"] = job = panel.job_from_settings(bpy.context).start()
+    op._timer = panel.PANEL.modal_timer = wm.event_timer_add(0.1, window=bpy.context.window)
+    panel.PANEL.job = job = panel.job_from_settings(bpy.context).start()
     panel.LIFTRIG_OT_lift_video.cancel(op, bpy.context)
     assert job.join(1.0) and job.state == jobs.CANCELLED
-    assert op._timer is None and panel._MODAL["timer"] is None and panel.active_job() is None
+    assert op._timer is None and panel.PANEL.modal_timer is None and panel.active_job() is None
     assert scene_state(bpy) == before and bpy.ops.liftrig.lift_video.poll()
 
-    panel._MODAL["timer"] = wm.event_timer_add(0.1, window=bpy.context.window)
-    panel._ACTIVE["job"] = job = panel.job_from_settings(bpy.context).start()
+    panel.PANEL.modal_timer = wm.event_timer_add(0.1, window=bpy.context.window)
+    panel.PANEL.job = job = panel.job_from_settings(bpy.context).start()
     panel._redraw_when(lambda: False)           # a check's redraw still waiting
-    waiting = panel._TIMERS[-1]
+    waiting = panel.PANEL.redraw_timers[-1]
     assert bpy.app.timers.is_registered(waiting)
     addon.unregister()                          # the operator is freed without cancel()
     try:
-        assert panel._MODAL["timer"] is None and panel.active_job() is None
-        assert not panel._TIMERS and not bpy.app.timers.is_registered(waiting)
+        assert panel.PANEL.modal_timer is None and panel.active_job() is None
+        assert not panel.PANEL.redraw_timers and not bpy.app.timers.is_registered(waiting)
         assert job.join(1.0) and job.state == jobs.CANCELLED
     finally:
         addon.register()
@@ -572,13 +574,13 @@ def test_esc_while_the_animation_plays_stops_playback_not_the_run(setup):
     op = SimpleNamespace(_timer=None)
     context = SimpleNamespace(screen=SimpleNamespace(is_animation_playing=True))
     assert "is_animation_playing" in bpy.types.Screen.bl_rna.properties
-    panel._ACTIVE["job"] = job
+    panel.PANEL.job = job
     try:
         esc = SimpleNamespace(type="ESC", value="PRESS")
         assert panel.LIFTRIG_OT_lift_video.modal(op, context, esc) == {"PASS_THROUGH"}
         assert not cancelled and panel.active_job() is job
     finally:
-        panel._ACTIVE["job"] = None
+        panel.PANEL.job = None
 
 
 def test_scene_file_paths_may_be_blend_relative(scene, setup, tmp_path):

@@ -70,7 +70,7 @@ assert P.pose_model_choice(name="lite") == model
 
 # "Check" with "Use this Python" (the test environment: everything there).
 assert bpy.ops.liftrig.check_dependencies() == {"FINISHED"}
-report = P._check["report"]
+report = P.PREFERENCES.check.report
 assert report["ok"] is True and report["python"]["executable"] == sys.executable, report
 assert report["versions"]["torch"] and report["versions"]["mediapipe"]
 assert model in {c["name"]: c for c in report["checks"]}["pose model"]["detail"]
@@ -117,7 +117,7 @@ try:
     raise AssertionError("the check passed without torch")
 except RuntimeError as exc:
     assert "torch: not installed" in str(exc), exc
-assert P._check["report"]["python"]["executable"] == venv_python
+assert P.PREFERENCES.check.report["python"]["executable"] == venv_python
 
 p.python_mode = "CUSTOM"
 bpy.context.preferences.system.use_online_access = False
@@ -187,7 +187,7 @@ except RuntimeError as exc:
     assert "Allow Online Access" in str(exc)
 bpy.context.preferences.system.use_online_access = True
 assert bpy.ops.liftrig.check_dependencies() == {"FINISHED"}
-report = P._check["report"]
+report = P.PREFERENCES.check.report
 weights = {c["name"]: c for c in report["checks"]}["default weights"]
 print("WEIGHTS", weights["detail"])
 print("EXTENSION", os.path.dirname(module.__file__))
@@ -294,24 +294,24 @@ def test_preferences_draw_against_the_real_layout_api(monkeypatch, tmp_path):
 
         job = dependencies.InstallJob(tmp_path / "venv.new", [])
         job.state.fraction, job.state.text = 0.4, "Installing PyTorch (CPU): Resolving torch"
-        monkeypatch.setattr(P, "_install", job)
+        monkeypatch.setattr(P.PREFERENCES, "install", job)
         assert "Installing PyTorch (CPU): Resolving torch" in draw()
-        monkeypatch.setattr(P, "_install", None)
+        monkeypatch.setattr(P.PREFERENCES, "install", None)
 
-        monkeypatch.setitem(P._check, "report", dependencies.parse_doctor_output(
+        monkeypatch.setattr(P.PREFERENCES.check, "report", dependencies.parse_doctor_output(
             "/x/python", 1, "", "No module named liftrig"))
         shown = draw(python_mode="CUSTOM", custom_python=str(tmp_path / "missing"))
         assert "Choose a Python interpreter file (e.g. .venv/bin/python)" in shown
         assert any("cannot import liftrig" in text for text in shown), shown
 
-        monkeypatch.setitem(P._check, "report", {"ok": True, "checks": [
+        monkeypatch.setattr(P.PREFERENCES.check, "report", {"ok": True, "checks": [
             {"name": "torch", "ok": True, "detail": "2.13.0, device cpu", "needed": True}]})
-        monkeypatch.setitem(P._download, "running", True)
-        monkeypatch.setitem(P._download, "text", "Downloading the full pose model")
+        monkeypatch.setattr(P.PREFERENCES.download, "running", True)
+        monkeypatch.setattr(P.PREFERENCES.download, "text", "Downloading the full pose model")
         shown = draw(pose_model_source="CACHE")
         assert "torch: 2.13.0, device cpu" in shown
         assert "Downloading the full pose model" in shown
-        monkeypatch.setitem(P._download, "running", False)
+        monkeypatch.setattr(P.PREFERENCES.download, "running", False)
         assert "Get Full" not in draw(pose_model_source="LOCAL")
 
         from liftrig.lifter import default_weights
@@ -345,7 +345,7 @@ def test_unregister_stops_a_running_install(monkeypatch, tmp_path):
                                            "import time; time.sleep(60)"])])
     for cls in P.CLASSES:
         bpy.utils.register_class(cls)
-    monkeypatch.setattr(P, "_install", job.start())
+    monkeypatch.setattr(P.PREFERENCES, "install", job.start())
     deadline = time.monotonic() + 60
     while "Collecting x" not in job.state.log and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -395,7 +395,7 @@ def test_pose_model_download_operator(monkeypatch, tmp_path):
         monkeypatch.setitem(pose_models.POSE_MODELS, "lite", pose_models.PoseModelSpec(
             "lite", url, hashlib.sha256(payload).hexdigest()))
         assert bpy.ops.liftrig.download_pose_model(model="lite") == {"FINISHED"}
-        assert cached.read_bytes() == payload and P._download["fraction"] == 1.0
+        assert cached.read_bytes() == payload and P.PREFERENCES.download.fraction == 1.0
         cached.unlink()
         system.use_online_access = False
         with pytest.raises(RuntimeError, match="Allow Online Access"):
@@ -476,27 +476,27 @@ def test_modal_paths_without_a_window(monkeypatch, tmp_path):
             "Waiting", 1.0, [sys.executable, "-c", f"import time; time.sleep({seconds})"])])
 
     install = P.LIFTRIG_OT_install_dependencies
-    monkeypatch.setattr(P, "_install", sleeper(tmp_path / "a.new", 0.2).start())
-    assert drive(install, operator(install), P._install) == {"FINISHED"}
+    monkeypatch.setattr(P.PREFERENCES, "install", sleeper(tmp_path / "a.new", 0.2).start())
+    assert drive(install, operator(install), P.PREFERENCES.install) == {"FINISHED"}
     assert reports[-1][0] == "INFO" and "installed in" in reports[-1][1] and removed == ["timer"]
 
-    monkeypatch.setattr(P, "_install", sleeper(tmp_path / "b.new", 60).start())
+    monkeypatch.setattr(P.PREFERENCES, "install", sleeper(tmp_path / "b.new", 60).start())
     started = time.monotonic()
-    assert drive(install, operator(install), P._install, esc_after=5) == {"CANCELLED"}
-    assert time.monotonic() - started < 3 and P._install.state.cancelled
+    assert drive(install, operator(install), P.PREFERENCES.install, esc_after=5) == {"CANCELLED"}
+    assert time.monotonic() - started < 3 and P.PREFERENCES.install.state.cancelled
     assert reports[-1] == ("WARNING", "Install cancelled; the previous environment is unchanged")
 
     check = P.LIFTRIG_OT_check_dependencies
-    monkeypatch.setitem(P._check, "running", False)
-    monkeypatch.setitem(P._check, "python", "/x/python")
-    monkeypatch.setitem(P._check, "report", dependencies.run_doctor(tmp_path / "no-python"))
+    monkeypatch.setattr(P.PREFERENCES.check, "running", False)
+    monkeypatch.setattr(P.PREFERENCES.check, "python", "/x/python")
+    monkeypatch.setattr(P.PREFERENCES.check, "report", dependencies.run_doctor(tmp_path / "no-python"))
     assert drive(check, operator(check), None) == {"FINISHED"}
     assert reports[-1][0] == "ERROR" and "could not be run" in reports[-1][1]
 
     download = P.LIFTRIG_OT_download_pose_model
-    monkeypatch.setitem(P._download, "running", False)
-    monkeypatch.setitem(P._download, "error", "")
-    monkeypatch.setitem(P._download, "text", "The lite pose model is in the cache")
+    monkeypatch.setattr(P.PREFERENCES.download, "running", False)
+    monkeypatch.setattr(P.PREFERENCES.download, "error", "")
+    monkeypatch.setattr(P.PREFERENCES.download, "text", "The lite pose model is in the cache")
     assert drive(download, operator(download), None) == {"FINISHED"}
     assert reports[-1] == ("INFO", "The lite pose model is in the cache")
     removed.clear()
@@ -508,9 +508,9 @@ def test_modal_paths_without_a_window(monkeypatch, tmp_path):
     # preferences' unregister() removes the timers they leave behind.
     context.window_manager.event_timer_add = lambda step, window=None: "left"
     context.window = None
-    assert P._add_timer(context) == "left" and P._timers == ["left"]
+    assert P._add_timer(context) == "left" and P.PREFERENCES.timers == ["left"]
     monkeypatch.setattr(bpy, "context", context)
-    monkeypatch.setitem(P._download, "cancel", False)
+    monkeypatch.setattr(P.PREFERENCES.download, "cancel", False)
     removed.clear()
     P.LIFTRIG_AP_preferences.unregister()
-    assert removed == ["left"] and P._timers == []
+    assert removed == ["left"] and P.PREFERENCES.timers == []
