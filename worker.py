@@ -4,14 +4,17 @@ another interpreter, for a Blender whose Python lacks torch, mediapipe or scipy,
 Blender responsive. This module is the worker's side; :mod:`liftrig.worker_process` starts it.
 
     python -m liftrig.worker JOB.pickle RESULT.pickle
+    python -m liftrig.worker --check video VIDEO | --check mapping SPEC.pickle
 
 The job and the result are pickles that LiftRig writes and reads itself, in a private temporary
 folder. Progress goes to stdout as ``progress<TAB>stage<TAB>done<TAB>total`` lines; a
-:class:`LiftRigError` becomes ``error<TAB>message`` on stderr and exit code 2.
+:class:`LiftRigError` becomes ``error<TAB>message`` on stderr and exit code 2. ``--check`` runs
+one of the panel's short checks (:func:`check`) and prints its answer as one JSON line.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 
@@ -33,8 +36,41 @@ def run_worker_main(work) -> int:
         return 2
 
 
+CHECKS = ("video", "mapping")
+
+
+def check(kind: str, argument: str) -> dict:
+    """One of the panel's short checks, in the worker's Python (Blender's has no OpenCV or
+    scipy): ``video``, what the panel shows of a video (``frames, fps, width, height``);
+    ``mapping``, how an armature binds to a bone map (``report``), from a pickle of
+    ``(ArmatureSpec, bone map)`` that LiftRig wrote. ``{"error": message}`` for a user's
+    mistake."""
+    try:
+        if kind == "video":
+            from .detect.video import probe_video
+
+            info = probe_video(argument)
+            return {"frames": info.frame_count, "fps": info.fps, "width": info.width,
+                    "height": info.height}
+        if kind == "mapping":
+            from .pipeline import bind_spec
+
+            with open(argument, "rb") as f:
+                spec, bone_map = pickle.load(f)
+            return {"report": bind_spec(spec, bone_map)[1]}
+    except LiftRigError as exc:
+        return {"error": str(exc)}
+    raise LiftRigError(f"unknown check {kind!r}: expected one of {', '.join(CHECKS)}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    job_path, result_path = (argv if argv is not None else sys.argv[1:])[:2]
+    argv = argv if argv is not None else sys.argv[1:]
+    if argv[:1] == ["--check"]:
+        def answer() -> int:
+            print(json.dumps(check(*argv[1:3])), flush=True)
+            return 0
+        return run_worker_main(answer)
+    job_path, result_path = argv[:2]
 
     def solve() -> int:
         from .pipeline import solve_here

@@ -111,12 +111,12 @@ _RESULTS: dict = {}                   # key -> dict, or None while its check run
 _RESULTS_LOCK = threading.Lock()
 
 
-def _run_python(python: str, code: str, args: list[str], what: str, env=None) -> dict:
-    """Run ``code`` (which prints one JSON line) with ``python`` in ``env`` (None: this
-    process's); its dict, or ``{"error"}``."""
+def _run_check(python: str, kind: str, argument: str, what: str, env=None) -> dict:
+    """Run one of the worker's short checks (:func:`liftrig.worker.check`) with ``python`` in
+    ``env`` (None: this process's); its dict, or ``{"error"}``."""
     try:
-        run = subprocess.run([python, "-c", code, *args], capture_output=True, text=True,
-                             timeout=120, env=env)
+        run = subprocess.run([python, "-m", "liftrig.worker", "--check", kind, argument],
+                             capture_output=True, text=True, timeout=120, env=env)
         lines = run.stdout.strip().splitlines()
         if run.returncode == 0 and lines:
             return json.loads(lines[-1])
@@ -160,18 +160,6 @@ def known(key, python: str):
         return _RESULTS.get((python,) + tuple(key))
 
 
-_PROBE_CODE = (
-    "import json, sys\n"
-    "from liftrig.errors import LiftRigError\n"
-    "try:\n"
-    "    from liftrig.detect.video import probe_video\n"
-    "    i = probe_video(sys.argv[1])\n"
-    "    print(json.dumps({'frames': i.frame_count, 'fps': i.fps, 'width': i.width,"
-    " 'height': i.height}))\n"
-    "except LiftRigError as e:\n"
-    "    print(json.dumps({'error': str(e)}))\n")
-
-
 def video_info(path, python: str | None, wait: bool = False, env=None):
     """What the panel shows about a video: ``{"frames", "fps", "width", "height"}``, or
     ``{"error": message}``; None while the probe runs in the background (started here; the
@@ -183,20 +171,8 @@ def video_info(path, python: str | None, wait: bool = False, env=None):
         return {"error": f"video not found: {path}"}
     stat = path.stat()
     key = ("video", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    return _background(key, python, lambda e: _run_python(python, _PROBE_CODE, [key[1]],
-                                                           "read the video", e), wait, env)
-
-
-_MAPPING_CODE = (
-    "import json, pickle, sys\n"
-    "from liftrig.errors import LiftRigError\n"
-    "from liftrig.pipeline import bind_spec\n"
-    "with open(sys.argv[1], 'rb') as f:\n"
-    "    spec, bone_map = pickle.load(f)\n"
-    "try:\n"
-    "    print(json.dumps({'report': bind_spec(spec, bone_map)[1]}))\n"
-    "except LiftRigError as e:\n"
-    "    print(json.dumps({'error': str(e)}))\n")
+    return _background(key, python, lambda e: _run_check(python, "video", key[1],
+                                                          "read the video", e), wait, env)
 
 
 def mapping_key(spec, bone_map) -> tuple:
@@ -220,7 +196,7 @@ def mapping_info(spec, bone_map, python: str | None, wait: bool = False, env=Non
             job = Path(tmp) / "spec.pickle"
             with open(job, "wb") as f:
                 pickle.dump((spec, None if bone_map is None else str(bone_map)), f)
-            return _run_python(python, _MAPPING_CODE, [str(job)], "check the bone map", env)
+            return _run_check(python, "mapping", str(job), "check the bone map", env)
 
     return _background(mapping_key(spec, bone_map), python, check, wait, env)
 
