@@ -21,7 +21,7 @@ from ..fileio import atomic_write
 PACKAGED = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 FILE_NAME = "liftrig-default.safetensors"
 # The released default weights (a test keeps it equal to the packaged file).
-SHA256 = "069c7adc2b24c12f88cb3265844ff11705e7851815a9df724fff5e800ee2c513"
+SHA256 = "b64cb17f8b6e9d0c6d980ff7339b7af820a7915844ab8916f9db7f41e4d7aef0"
 LICENSE = "CC BY-NC 4.0"
 LICENSE_TEXT = ("The default lifter's weights are licensed CC BY-NC 4.0: non-commercial use "
                 "only (they learn from the Bandai Namco Research Motion Dataset). LiftRig's "
