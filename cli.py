@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     ".lifter.commands",
     ".retarget.commands",
     ".training.commands",
+    ".pipeline.commands",
 )
 
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The Blender shell: the only part of LiftRig that imports bpy.
 
-The work lives in plain modules that know nothing of the UI: ``engine`` (motion onto an
+The work lives in plain modules that know nothing of the UI: ``animation`` (motion onto an
 armature, all or nothing), ``keyframes`` (bulk F-curve writing), ``export`` (FBX/BVH/.blend) and
 ``batch`` (the headless command). Registering stays cheap: those load when first used.
 The UI: ``preferences`` (where the worker's Python comes from) and ``panel`` (the "Lift video

@@ -22,7 +22,7 @@ from .. import options
 from ..checks import OneLineParser, check_output_path, number_in
 from ..errors import Cancelled, LiftRigError
 from ..options import LiftOptions
-from ..pipeline import VIDEO_SUFFIXES, clip_name
+from ..pipeline.clips import VIDEO_SUFFIXES, clip_name
 from ..progress import ProgressFn
 
 FORMATS = (".fbx", ".bvh", ".blend")
@@ -114,7 +114,7 @@ def output_paths(sources: list[Path], output: str, fmt: str) -> list[Path]:
 
 def fresh_scene(rig_file: Path | None = None, armature_name: str | None = None):
     """An empty scene, or the rig file's scene; returns (scene, armature or None)."""
-    from .engine import find_armature
+    from .animation import find_armature
     from .export import ensure_addon
 
     if rig_file is None:
@@ -157,7 +157,7 @@ def convert_one(source, output, lift_options: LiftOptions = LiftOptions(),
                 progress: ProgressFn | None = None, empties: bool = False,
                 reference: bool = False) -> Row:
     """One clip -> one file, in a fresh scene. Raises on failure (the file is not written)."""
-    from .engine import lift_to_scene
+    from .animation import lift_to_scene
 
     started = time.perf_counter()
     source, output = Path(source), Path(output)

@@ -429,19 +429,16 @@ class _Cancelled(Exception):
 
 # -- the check ----------------------------------------------------------------------------
 
-def doctor_command(python: os.PathLike, pose_model: str | None = None) -> list[str]:
-    cmd = [str(python), "-m", "liftrig.doctor", "--json"]
-    if pose_model:
-        cmd += ["--pose-model", pose_model]
-    return cmd
-
-
 def run_doctor(python: os.PathLike, env: dict | None = None, pose_model: str | None = None,
                timeout: float = 300.0) -> dict:
-    """Run ``python -m liftrig.doctor --json`` and return its report; an interpreter that
-    cannot run it at all gives a report with ``ok`` False and the reason."""
+    """Run the worker's doctor check (``python -m liftrig.pipeline.worker --check doctor``) and
+    return its report; an interpreter that cannot run it at all gives a report with ``ok``
+    False and the reason."""
+    from ..pipeline.worker_process import check_command
+
     try:
-        proc = subprocess.run(doctor_command(python, pose_model), capture_output=True,
+        proc = subprocess.run(check_command(python, "doctor", pose_model or "full"),
+                              capture_output=True,
                               text=True, env=env, timeout=timeout, errors="replace")
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"ok": False, "python": {"executable": str(python)}, "checks": [],

@@ -3,11 +3,11 @@
 a window.
 
 A :class:`LiftJob` reads the target armature on the main thread (:meth:`LiftJob.start`), then a
-thread runs :func:`liftrig.pipeline.solve_for_blender` with a worker process (decoding, 2D
+thread runs :func:`liftrig.pipeline.solve.solve_for_blender` with a worker process (decoding, 2D
 keypoints, lifting and retargeting happen there; a video's joints go through the joints
 cache) and pushes its progress and result into a queue. :meth:`LiftJob.poll`, called by the
 operator's timer on the main thread, drains the queue and, when the motion arrives, writes it
-with :func:`liftrig.addon.engine.apply_motion` (all or nothing). :meth:`LiftJob.cancel` kills
+with :func:`liftrig.addon.animation.apply_motion` (all or nothing). :meth:`LiftJob.cancel` kills
 the worker at once; nothing has touched the scene before the keys are written, so it stays as
 it was.
 
@@ -29,7 +29,9 @@ from pathlib import Path
 
 from ..errors import Cancelled, LiftRigError
 from ..options import LiftOptions
-from ..pipeline import choose_worker_python, clip_name
+from ..pipeline.clips import clip_name
+from ..pipeline.solve import choose_worker_python
+from ..pipeline.worker_process import check_command
 
 RUNNING, FINISHED, FAILED, CANCELLED = "RUNNING", "FINISHED", "FAILED", "CANCELLED"
 KEPT_LOGS = 30
@@ -40,7 +42,7 @@ KEPT_LOGS = 30
 def worker_python(context=None, source=None) -> str:
     """The interpreter that runs the worker: the one set in LiftRig's preferences, else
     ``$LIFTRIG_WORKER_PYTHON``, else this Python when it has LiftRig's requirements (the rule of
-    :func:`liftrig.pipeline.choose_worker_python`; the panel always uses a worker process)."""
+    :func:`liftrig.pipeline.solve.choose_worker_python`; the panel always uses a worker process)."""
     configured = None
     try:
         from . import preferences
@@ -112,11 +114,11 @@ _RESULTS_LOCK = threading.Lock()
 
 
 def _run_check(python: str, kind: str, argument: str, what: str, env=None) -> dict:
-    """Run one of the worker's short checks (:func:`liftrig.worker.check`) with ``python`` in
+    """Run one of the worker's short checks (:func:`liftrig.pipeline.worker.check`) with ``python`` in
     ``env`` (None: this process's); its dict, or ``{"error"}``."""
     try:
-        run = subprocess.run([python, "-m", "liftrig.worker", "--check", kind, argument],
-                             capture_output=True, text=True, timeout=120, env=env)
+        run = subprocess.run(check_command(python, kind, argument), capture_output=True,
+                             text=True, timeout=120, env=env)
         lines = run.stdout.strip().splitlines()
         if run.returncode == 0 and lines:
             return json.loads(lines[-1])
@@ -272,7 +274,7 @@ class LiftJob:
     # main thread
     def start(self) -> "LiftJob":
         """Read the target rig (main thread) and start the work in a thread."""
-        from .engine import armature_spec
+        from .animation import armature_spec
 
         if not self.source.is_file():
             raise LiftRigError(f"video not found: {self.source}")
@@ -287,7 +289,7 @@ class LiftJob:
 
     # worker thread: no Blender data here
     def _work(self, spec) -> None:
-        from ..pipeline import solve_for_blender
+        from ..pipeline.solve import solve_for_blender
 
         def progress(stage, done, total):
             self._queue.put(("progress", (stage, done, total)))
@@ -352,7 +354,7 @@ class LiftJob:
     def _apply(self, motion) -> str:
         import bpy
 
-        from .engine import apply_motion
+        from .animation import apply_motion
 
         scene = bpy.data.scenes.get(self.scene_name)
         armature = None

@@ -389,7 +389,7 @@ class LIFTRIG_OT_check_mapping(bpy.types.Operator):
         return obj is not None and obj.type == "ARMATURE"
 
     def execute(self, context):
-        from .engine import armature_spec
+        from .animation import armature_spec
 
         obj = context.active_object
         bone_map = _bone_map(context.scene.liftrig)

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """LiftRig's add-on preferences: where the worker's Python comes from, and the pose model.
 
-Nothing is ever pip-installed into Blender's own Python. The worker (``python -m liftrig.worker``)
+Nothing is ever pip-installed into Blender's own Python. The worker (``python -m liftrig.pipeline.worker``)
 runs in either
 
 * a private virtual environment that "Install dependencies" builds in the extension's user
@@ -9,7 +9,7 @@ runs in either
   as a background job with progress and Cancel, only when "Allow Online Access" is on; or
 * an interpreter the user names ("Use this Python"), for example the README's ``.venv``.
 
-"Check" runs ``python -m liftrig.doctor --json`` with that interpreter and shows what works.
+"Check" runs ``python -m liftrig.pipeline.worker --check doctor`` with that interpreter and shows what works.
 The plain logic (command lines, pip progress, the link that lets the venv import ``liftrig``)
 lives in :mod:`.dependencies`, which does not import bpy.
 """
@@ -88,10 +88,10 @@ def worker_python(context=None) -> str | None:
 
 def resolved_worker_python(context=None) -> str:
     """:func:`worker_python` with the fallbacks of
-    :func:`liftrig.pipeline.choose_worker_python`; this Python even when it lacks modules (the
+    :func:`liftrig.pipeline.solve.choose_worker_python`; this Python even when it lacks modules (the
     check then says which)."""
     from ..errors import LiftRigError
-    from ..pipeline import choose_worker_python
+    from ..pipeline.solve import choose_worker_python
 
     try:
         return choose_worker_python(worker_python(context), in_process=False)
@@ -234,7 +234,7 @@ class LIFTRIG_OT_cancel_install(bpy.types.Operator):
 
 
 class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
-    """Run the worker's Python once (python -m liftrig.doctor) and show what works: torch and
+    """Run the worker's Python once (its worker's ``--check doctor``) and show what works: torch and
     its device, MediaPipe, OpenCV, SciPy, the pose model, the default lifter weights"""
 
     bl_idname = "liftrig.check_dependencies"

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Seconds to write the keys of a 10,000-frame clip on a 20-bone rig with LiftRig's bulk writer
-(F-curves created once, ``keyframe_points.add`` + ``foreach_set``), through the engine's
+(F-curves created once, ``keyframe_points.add`` + ``foreach_set``), through the add-on's
 ``apply_motion`` (armature creation, action, scene timing included), beside the per-key
 ``keyframe_insert`` way on a short clip for scale.
 
@@ -48,7 +48,7 @@ def main() -> None:
 
     import bpy
 
-    from liftrig.addon.engine import apply_motion
+    from liftrig.addon.animation import apply_motion
 
     motion = chain_clip(args.frames, args.bones)
     bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -27,7 +27,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..worker import run_worker_main
+from ..subprocesses import run_worker_main
 
 
 def _follow_stdin(answers: queue.Queue) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import LiftRigError
 from ..progress import ProgressFn, report
-from ..worker_process import start_worker, worker_failure
+from ..subprocesses import start_worker, worker_failure
 from .pose2d import PERSON_CHANNELS, people_from_array
 
 log = logging.getLogger("liftrig")

@@ -81,7 +81,7 @@ def _lift_to_animation(args, src: Path, out: Path) -> int:
     (BVH with LiftRig's own writer; FBX and .blend through Blender's ``bpy`` module)."""
     import dataclasses
 
-    from ..pipeline import lift_to_bvh
+    from ..pipeline.solve import lift_to_bvh
     from ..progress import terminal_progress
 
     options, retarget = lift_options(args), retarget_options(args)

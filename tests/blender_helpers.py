@@ -49,7 +49,7 @@ def preset_armature(scene, name: str = "mixamo", yup_cm: bool = False):
     """A Blender armature with a preset's template bones. ``yup_cm``: stored as a Mixamo FBX
     import is (armature space Y up in centimetres, object rotated 90 degrees about X, scale
     0.01), so that the world rest pose is the template's."""
-    from liftrig.addon.engine import create_armature
+    from liftrig.addon.animation import create_armature
     from liftrig.retarget.presets import preset
     from liftrig.retarget.rig import Rig
 

@@ -83,7 +83,7 @@ def film():
     import numpy as np
 
     from liftrig.formats import Keypoints2D
-    from liftrig.retarget.root import PinholeCamera, look_at_rotation
+    from liftrig.retarget.root_path import PinholeCamera, look_at_rotation
 
     def shoot(world, fps, position, target, roll_deg=0.0, size=(1920, 1080), fov_deg=60.0):
         position = np.asarray(position, float)

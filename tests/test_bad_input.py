@@ -209,7 +209,7 @@ def test_the_doctor_does_not_call_a_truncated_pose_model_ok(tmp_path):
 
     truncated = tmp_path / "cut.task"
     truncated.write_bytes(POSE_MODEL.read_bytes()[: len(POSE_MODEL.read_bytes()) // 2])
-    run = subprocess.run([sys.executable, "-m", "liftrig.doctor", "--json", "--pose-model",
+    run = subprocess.run([sys.executable, "-m", "liftrig", "doctor", "--json", "--pose-model",
                           str(truncated)], capture_output=True, text=True)
     import json
 
@@ -217,7 +217,7 @@ def test_the_doctor_does_not_call_a_truncated_pose_model_ok(tmp_path):
     check = next(c for c in report["checks"] if c["name"] == "pose model")
     assert check["ok"] is False and "not a complete MediaPipe .task" in check["detail"]
     assert "download the model again from its source" in check["detail"]  # the user's own file
-    good = json.loads(subprocess.run([sys.executable, "-m", "liftrig.doctor", "--json",
+    good = json.loads(subprocess.run([sys.executable, "-m", "liftrig", "doctor", "--json",
                                       "--pose-model", str(POSE_MODEL)], capture_output=True,
                                      text=True).stdout)
     assert next(c for c in good["checks"] if c["name"] == "pose model")["ok"] is True

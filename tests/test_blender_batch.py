@@ -132,9 +132,9 @@ def test_liftrig_lift_to_fbx_without_bpy_says_what_to_do(clips, tmp_path, monkey
 
 def test_worker_process_gives_the_same_result_and_a_crash_is_clean(clips, tmp_path):
     from blender_helpers import preset_armature, scene_state
-    from liftrig.addon.engine import armature_spec, lift_to_scene
+    from liftrig.addon.animation import armature_spec, lift_to_scene
     from liftrig.options import LiftOptions
-    from liftrig.pipeline import solve_for_blender
+    from liftrig.pipeline.solve import solve_for_blender
 
     folder, weights = clips
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -167,7 +167,7 @@ def test_worker_process_gives_the_same_result_and_a_crash_is_clean(clips, tmp_pa
 def test_cancel_stops_the_worker(clips):
     from liftrig.errors import Cancelled
     from liftrig.options import LiftOptions
-    from liftrig.pipeline import solve_for_blender
+    from liftrig.pipeline.solve import solve_for_blender
 
     folder, weights = clips
 
@@ -181,7 +181,7 @@ def test_cancel_stops_the_worker(clips):
 
 def test_blender_side_needs_no_scipy_or_torch(clips, tmp_path):
     """Blender's own Python has numpy but no scipy, torch or mediapipe: the Blender side
-    (engine, keys, export, batch) must run there with the solve in a worker."""
+    (animation, keys, export, batch) must run there with the solve in a worker."""
     folder, weights = clips
     code = f"""
 import sys

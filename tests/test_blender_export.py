@@ -11,8 +11,8 @@ from liftrig.h36m import JOINT_NAMES
 
 bpy = pytest.importorskip("bpy")
 
-from liftrig.addon import engine, export  # noqa: E402
-from liftrig.pipeline import solve_for_blender  # noqa: E402
+from liftrig.addon import animation, export  # noqa: E402
+from liftrig.pipeline.solve import solve_for_blender  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,8 @@ def test_export_reimports_with_frames_bones_root_motion_and_joints(clip, tmp_pat
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     armature = None if rig == "builtin" else preset_armature(scene, rig, yup_cm=fmt == "fbx")
-    motion = solve_for_blender(clip, None if armature is None else engine.armature_spec(armature))
-    applied = engine.apply_motion(scene, motion, "walk", armature=armature)
+    motion = solve_for_blender(clip, None if armature is None else animation.armature_spec(armature))
+    applied = animation.apply_motion(scene, motion, "walk", armature=armature)
     rest_before = {b.name: np.array(b.head_local) for b in applied.armature.data.bones}
     path = tmp_path / f"walk.{fmt}"
     if fmt == "fbx":

@@ -51,7 +51,7 @@ def test_extension_builds_validates_installs_and_enables(tmp_path):
     package = tmp_path / "liftrig-0.1.0.zip"
     build_extension(package)
     names = set(zipfile.ZipFile(package).namelist())
-    assert {"addon/engine.py", "addon/batch.py", "addon/batch_script.py", "pipeline.py",
+    assert {"addon/animation.py", "addon/batch.py", "addon/batch_script.py", "pipeline/solve.py",
             "blender_manifest.toml"} <= names
     assert not [n for n in names if n.split("/")[0] in {"tests", "training", "benchmarks"}]
     assert not [n for n in names if n.split("/")[0] in {".pytest_cache", ".gitignore", "runs"}

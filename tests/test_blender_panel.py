@@ -175,7 +175,7 @@ def test_operator_lifts_the_clip_onto_a_new_skeleton_then_reuses_the_cache(scene
 
 
 def test_invoked_in_background_mode_keys_a_generated_rigify_rig(scene, setup):
-    from test_blender_engine import generate_rigify_rig
+    from test_blender_animation import generate_rigify_rig
 
     rig = generate_rigify_rig()
     bpy.context.view_layer.objects.active = rig
@@ -262,7 +262,7 @@ def test_joints_cache_is_keyed_by_content_and_the_lifting_options(setup, tmp_pat
     import shutil
 
     from liftrig.options import LiftOptions
-    from liftrig.pipeline import joints_cache_path
+    from liftrig.pipeline.clips import joints_cache_path
 
     video = VIDEOS["outdoor"]
     base = LiftOptions(weights=str(setup["weights"]), end=45)

@@ -9,7 +9,7 @@ with private user folders, so nothing touches the real user preferences):
   the worker's Python becomes that venv's; "Check" with "Use this Python";
 * installed as an extension (``bl_ext.user_default.liftrig``): the preferences' bl_idname is
   the extension's package, its user folder is Blender's, and "Check" with "Use this Python"
-  runs the installed extension's ``liftrig.doctor`` (through the PYTHONPATH link).
+  runs the installed extension's doctor (``liftrig.pipeline.worker --check doctor``) (through the PYTHONPATH link).
 """
 
 import os

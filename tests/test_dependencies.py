@@ -188,7 +188,7 @@ def test_install_job_builds_a_private_venv_offline(tmp_path):
     # through the .pth link (the venv was built elsewhere and moved: still works).
     probe = subprocess.run(
         [str(deps.venv_python(venv)), "-c",
-         "import sys, liftrig_tinypkg, liftrig, liftrig.doctor;"
+         "import sys, liftrig_tinypkg, liftrig, liftrig.pipeline.doctor;"
          "print(liftrig_tinypkg.VALUE, liftrig.__file__, sys.prefix)"],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""}, timeout=60)
     assert probe.returncode == 0, probe.stderr

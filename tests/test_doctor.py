@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""`python -m liftrig.doctor`: run for real with the test environment's Python (everything
-there) and with a bare virtual environment that only sees `liftrig` (torch missing)."""
+"""`liftrig doctor` and the worker's `--check doctor` (what Blender's preferences run): run for
+real with the test environment's Python (everything there) and with a bare virtual environment that only sees `liftrig` (torch missing)."""
 
 import json
 import os
@@ -28,7 +28,7 @@ def _env(tmp_path, **extra):
 
 def test_doctor_with_the_full_environment(tmp_path):
     model = shared_path("models", "pose_landmarker_full.task")
-    run = subprocess.run([sys.executable, "-m", "liftrig.doctor", "--json", "--pose-model",
+    run = subprocess.run([sys.executable, "-m", "liftrig", "doctor", "--json", "--pose-model",
                           str(model)], capture_output=True, text=True, env=_env(tmp_path),
                          timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -50,13 +50,13 @@ def test_doctor_with_the_full_environment(tmp_path):
 
 
 def test_doctor_text_and_a_model_not_downloaded_yet(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "liftrig.doctor", "--pose-model", "lite"],
+    run = subprocess.run([sys.executable, "-m", "liftrig", "doctor", "--pose-model", "lite"],
                          capture_output=True, text=True, env=_env(tmp_path), timeout=300)
     # Not downloaded yet is fine while downloads are allowed (it comes on first use) ...
     assert run.returncode == 0, run.stdout + run.stderr
     assert "not downloaded yet" in run.stdout and "Everything LiftRig needs is here" in run.stdout
     # ... but offline it is a problem, named with its fix.
-    run = subprocess.run([sys.executable, "-m", "liftrig.doctor", "--pose-model", "lite"],
+    run = subprocess.run([sys.executable, "-m", "liftrig", "doctor", "--pose-model", "lite"],
                          capture_output=True, text=True, env=_env(tmp_path, LIFTRIG_OFFLINE="1"),
                          timeout=300)
     assert run.returncode == 1
@@ -79,7 +79,7 @@ def bare_venv(tmp_path_factory):
 
 
 def test_doctor_without_torch_names_what_is_missing(bare_venv, tmp_path):
-    run = subprocess.run([str(bare_venv), "-m", "liftrig.doctor", "--json"],
+    run = subprocess.run([str(bare_venv), "-m", "liftrig", "doctor", "--json"],
                          capture_output=True, text=True, env=_env(tmp_path), timeout=120)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stdout + run.stderr
@@ -94,7 +94,7 @@ def test_doctor_without_torch_names_what_is_missing(bare_venv, tmp_path):
     assert any(p.startswith("torch: not installed") for p in report["problems"])
     assert "torch" not in report["versions"]
 
-    text = subprocess.run([str(bare_venv), "-m", "liftrig.doctor"], capture_output=True,
+    text = subprocess.run([str(bare_venv), "-m", "liftrig", "doctor"], capture_output=True,
                           text=True, env=_env(tmp_path), timeout=120)
     assert text.returncode == 1
     assert "NO  torch" in text.stdout and "Traceback" not in text.stdout + text.stderr
@@ -116,7 +116,8 @@ def test_run_doctor_reports_an_interpreter_that_cannot_run_it(tmp_path):
 def test_requirements_follow_pyproject():
     """One list of requirements: pyproject.toml (not shipped in the extension), the doctor, the
     dependency installer and the constraints file that pins what the tests ran on agree."""
-    from liftrig import doctor, requirements
+    from liftrig import requirements
+    from liftrig.pipeline import doctor
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = [d for d in project["dependencies"] if not d.startswith("torch")]
@@ -146,8 +147,11 @@ def test_doctor_json_stays_clean_when_imports_print(bare_venv, tmp_path):
     (noisy / "scipy.py").write_text(
         "import os, sys\nprint('hello from python')\nos.write(1, b'hello from C\\n')\n"
         "__version__ = '9.9'\n")
-    run = subprocess.run([str(bare_venv), "-m", "liftrig.doctor", "--json"], capture_output=True,
+    run = subprocess.run([str(bare_venv), "-m", "liftrig", "doctor", "--json"], capture_output=True,
                          text=True, env=_env(tmp_path, PYTHONPATH=str(noisy)), timeout=120)
     report = json.loads(run.stdout)
     assert report["versions"]["scipy"] == "9.9" and run.returncode == 1
     assert "hello from python" in run.stderr and "hello from C" in run.stderr
+    # The add-on's way in, the worker's check, keeps its one JSON line as clean.
+    report = dependencies.run_doctor(bare_venv, env=_env(tmp_path, PYTHONPATH=str(noisy)))
+    assert report["versions"]["scipy"] == "9.9" and report["ok"] is False

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = {"tests", "benchmarks", "build", "dist", ".venv", ".venv-latest", "runs", "out"}
 # The shared vocabulary: modules every stage may use, which import nothing heavy.
 VOCABULARY = {"liftrig.errors", "liftrig.fileio", "liftrig.progress", "liftrig.formats",
+              "liftrig.subprocesses", "liftrig.paths",
               "liftrig.h36m", "liftrig.checks", "liftrig.options", "liftrig.requirements",
               "liftrig.motion"}
 HEAVY = {"torch", "cv2", "mediapipe", "bpy"}
@@ -135,3 +136,16 @@ def test_the_checker_sees_a_cycle_and_function_level_imports(tmp_path):
     source.write_text("def f():\n    from ..lifter import inference\n    import bpy\n")
     assert {"liftrig.lifter.inference", "bpy"} <= imports_of(
         "liftrig.retarget.m", source, {"liftrig.lifter.inference"})
+
+
+def test_each_layer_imports_only_the_layers_below():
+    """The vocabulary imports only itself; the stages (2D, lifter, retargeting, training) never
+    import the orchestration layer (``liftrig.pipeline``), which sits above them."""
+    edges, _ = graph()
+    for module, targets in edges.items():
+        if module in VOCABULARY:
+            assert targets <= VOCABULARY, (module, sorted(targets - VOCABULARY))
+        stage = module.split(".")[1] if module.count(".") else ""
+        if stage in ("detect", "lifter", "retarget", "training") and not module.endswith("commands"):
+            above = {t for t in targets if t.startswith("liftrig.pipeline")}
+            assert not above, (module, sorted(above))

@@ -87,7 +87,7 @@ def test_one_rule_chooses_the_worker_python(monkeypatch, tmp_path):
     a worker process; a configured interpreter wins; nothing that fits is a one-line error."""
     import sys
 
-    import liftrig.pipeline as pipeline
+    import liftrig.pipeline.solve as pipeline
 
     monkeypatch.setenv("LIFTRIG_WORKER_PYTHON", "/opt/other/python")
     assert pipeline.choose_worker_python("/my/python", in_process=True) == "/my/python"

@@ -8,7 +8,7 @@ import pytest
 from liftrig.errors import LiftRigError
 from liftrig.retarget.bvh import read_bvh
 from liftrig.retarget.mocap_map import mocap_to_h36m
-from liftrig.retarget.root import PinholeCamera, solve_root
+from liftrig.retarget.root_path import PinholeCamera, solve_root
 from liftrig.retarget.world import estimate_up, world_frame
 
 

@@ -112,7 +112,7 @@ def test_cameras_cover_the_issue_ranges():
 def test_cameras_step_back_until_the_subject_is_in_the_picture(walk):
     """A long lens close to the subject cuts the body; a kept-in-frame camera steps back just
     enough (the body touches the margin), and never beyond the issue's 7 m."""
-    from liftrig.retarget.root import look_at_rotation
+    from liftrig.retarget.root_path import look_at_rotation
 
     points = np.concatenate([walk.h36m[:27], walk.coco[:27]], axis=1)      # [T, 34, 3]
     centre = points[:, 0].mean(axis=0)

@@ -283,7 +283,7 @@ def sample_camera(rng, centre: np.ndarray, ranges: CameraRanges, floor: float | 
     """A random camera aimed near ``centre`` (world, Z up; ``floor``: the floor's height, for
     cameras placed by their height): (rotation [3,3], position [3], focal px, principal point
     [2], size (w, h))."""
-    from ...retarget.root import look_at_rotation
+    from ...retarget.root_path import look_at_rotation
 
     w, h = ranges.sizes[rng.integers(len(ranges.sizes))]
     yaw = np.radians(rng.uniform(*ranges.yaw_deg))

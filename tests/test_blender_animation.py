@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The Blender engine with the `bpy` module: keys on LiftRig's armature and on preset rigs,
+"""Motion onto an armature (`addon/animation.py`) with the `bpy` module: keys on LiftRig's armature and on preset rigs,
 the scene's timing, and failures that leave the scene exactly as it was."""
 
 import numpy as np
@@ -10,9 +10,9 @@ from liftrig.errors import Cancelled, LiftRigError
 
 bpy = pytest.importorskip("bpy")
 
-from liftrig.addon import engine  # noqa: E402  (after bpy is known to be there)
+from liftrig.addon import animation  # noqa: E402  (after bpy is known to be there)
 from liftrig.addon.keyframes import SLOTTED_ACTIONS, action_fcurves_for  # noqa: E402
-from liftrig.pipeline import bind_spec, solve_for_blender  # noqa: E402
+from liftrig.pipeline.solve import bind_spec, solve_for_blender  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def scene():
 
 def test_new_liftrig_armature_gets_the_solved_pose(clip, scene):
     motion = solve_for_blender(clip)
-    applied = engine.apply_motion(scene, motion, "walk")
+    applied = animation.apply_motion(scene, motion, "walk")
     obj = applied.armature
     assert applied.created_armature and obj.type == "ARMATURE"
     assert sorted(b.name for b in obj.data.bones) == sorted(motion.bone_names)
@@ -52,9 +52,9 @@ def test_new_liftrig_armature_gets_the_solved_pose(clip, scene):
 
 def test_mixamo_rig_imported_y_up_in_centimetres_is_detected_and_follows(clip, scene):
     obj = preset_armature(scene, "mixamo", yup_cm=True)
-    motion = solve_for_blender(clip, engine.armature_spec(obj))
+    motion = solve_for_blender(clip, animation.armature_spec(obj))
     assert "mixamo" in motion.report
-    applied = engine.apply_motion(scene, motion, "walk", armature=obj)
+    applied = animation.apply_motion(scene, motion, "walk", armature=obj)
     assert applied.armature == obj and not applied.created_armature
     assert len(bpy.data.objects) == 1
     worst = 0.0
@@ -74,7 +74,7 @@ def test_json_map_binds_a_custom_rig(tmp_path, scene):
     # The metarig's own preset map, written as a JSON file the user could have made.
     path = tmp_path / "map.json"
     path.write_text(json.dumps(preset_bone_map("rigify-metarig").to_dict()))
-    bound, text = bind_spec(engine.armature_spec(obj), path)
+    bound, text = bind_spec(animation.armature_spec(obj), path)
     assert bound.rig.num_bones == len(obj.data.bones) and "driven" in text
 
 
@@ -90,7 +90,7 @@ def test_unmappable_armature_names_the_bones_and_changes_nothing(clip, scene):
     bpy.ops.object.mode_set(mode="OBJECT")
     before = scene_state(bpy)
     with pytest.raises(LiftRigError, match="matches no preset.*lacks Pelvis, RHip"):
-        engine.lift_to_scene(scene, clip, armature=obj)
+        animation.lift_to_scene(scene, clip, armature=obj)
     assert scene_state(bpy) == before
 
 
@@ -112,7 +112,7 @@ def test_cancel_while_writing_keys_leaves_the_scene_as_it_was(clip, scene, on_ex
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        engine.lift_to_scene(scene, clip, armature=armature, progress=cancel_midway)
+        animation.lift_to_scene(scene, clip, armature=armature, progress=cancel_midway)
     assert "writing keys" in seen
     assert scene_state(bpy) == before
 
@@ -120,14 +120,14 @@ def test_cancel_while_writing_keys_leaves_the_scene_as_it_was(clip, scene, on_ex
 def test_missing_video_is_a_clear_error(tmp_path, scene):
     before = scene_state(bpy)
     with pytest.raises(LiftRigError, match="not found"):
-        engine.lift_to_scene(scene, tmp_path / "nope.mp4")
+        animation.lift_to_scene(scene, tmp_path / "nope.mp4")
     assert scene_state(bpy) == before
 
 
 def test_fractional_and_whole_frame_rates():
-    assert engine.scene_fps(29.97) == (30, pytest.approx(30 / 29.97))
-    assert engine.scene_fps(23.976) == (24, pytest.approx(24 / 23.976))
-    assert engine.scene_fps(60.0) == (60, 1.0)
+    assert animation.scene_fps(29.97) == (30, pytest.approx(30 / 29.97))
+    assert animation.scene_fps(23.976) == (24, pytest.approx(24 / 23.976))
+    assert animation.scene_fps(60.0) == (60, 1.0)
 
 
 def generate_rigify_rig():
@@ -147,9 +147,9 @@ def test_generated_rigify_rig_controls_point_where_the_solve_says(clip, scene):
     """Rigify's FK controls hang from constrained helper bones (MCH parents that keep their
     own rotation): the keys must account for what really carries each control."""
     rig = generate_rigify_rig()
-    motion = solve_for_blender(clip, engine.armature_spec(rig))
+    motion = solve_for_blender(clip, animation.armature_spec(rig))
     assert motion.report.startswith("rig recognised as rigify (100%")
-    applied = engine.apply_motion(scene, motion, "walk", armature=rig)
+    applied = animation.apply_motion(scene, motion, "walk", armature=rig)
     partial = set()
     if "partly" in applied.report:
         partial = set(applied.report.split("may be off: ")[1].split(", "))
@@ -175,7 +175,7 @@ def test_joint_empties_and_the_solved_camera_line_up_with_the_footage(clip, scen
     from liftrig.formats import Keypoints2D
     from liftrig.h36m import JOINT_NAMES
 
-    applied = engine.lift_to_scene(scene, clip, empties=True, reference=True)
+    applied = animation.lift_to_scene(scene, clip, empties=True, reference=True)
     kp = Keypoints2D.load(clip)
     cam = scene.camera
     assert cam is not None and cam.name == "walk camera"
@@ -202,8 +202,8 @@ def test_failure_after_empties_and_camera_removes_them_too(clip, scene, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(engine, "set_scene_timing", broken)
+    monkeypatch.setattr(animation, "set_scene_timing", broken)
     with pytest.raises(RuntimeError):
-        engine.lift_to_scene(scene, clip, empties=True, reference=True)
+        animation.lift_to_scene(scene, clip, empties=True, reference=True)
     assert scene_state(bpy) == before and len(bpy.data.cameras) == cameras
     assert scene.camera is None

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Motion onto an armature, all or nothing: the engine that the headless batch and the panel
+"""Motion onto an armature, all or nothing: what the headless batch and the panel
 call. Reads a rig's rest pose for the solver, creates LiftRig's own armature, writes the action,
 sets the scene's frame rate and range. Any failure (or :class:`Cancelled` from ``progress``)
 leaves the scene as it was: no new objects, no half-written action.
 
 Split for the panel's background jobs: :func:`armature_spec` (main thread, reads Blender data)
--> :func:`liftrig.pipeline.solve_for_blender` (no Blender data; in a thread or a worker process)
+-> :func:`liftrig.pipeline.solve.solve_for_blender` (no Blender data; in a thread or a worker process)
 -> :func:`apply_motion` (main thread, writes Blender data). :func:`lift_to_scene` chains the
 three. This side imports numpy only (Blender's Python has no scipy): the solver runs in
 :mod:`liftrig.pipeline` or its worker.
@@ -306,7 +306,8 @@ def lift_to_scene(scene, source, armature=None, bone_map=None, lift_options=None
     ``empties`` / ``reference`` add the joints as empties / the camera with the video.
     ``retarget_options``: a dict of RetargetOptions' fields (or the object itself)."""
     from ..options import LiftOptions
-    from ..pipeline import clip_name, solve_for_blender
+    from ..pipeline.clips import clip_name
+    from ..pipeline.solve import solve_for_blender
 
     spec = None if armature is None else armature_spec(armature)
     motion = solve_for_blender(source, spec, bone_map, lift_options or LiftOptions(),

@@ -22,7 +22,7 @@ from .bonemap import BoundRig, bind, load_bone_map_json
 from .contacts import (LEGS, FootContacts, detect_contacts, foot_contacts, foot_offsets,
                        foot_skating, lock_feet, settle_feet)
 from .presets import FORWARD, PRESETS, UP, fit_builtin, preset
-from .root import PinholeCamera, solve_root
+from .root_path import PinholeCamera, solve_root
 from .smoothing import smooth
 from .solver import RigPose, solve_pose
 from .world import WorldFrame, world_frame

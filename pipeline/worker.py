@@ -1,15 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The worker process: everything before Blender (2D keypoints, lifting, retargeting) run by
 another interpreter, for a Blender whose Python lacks torch, mediapipe or scipy, or to keep
-Blender responsive. This module is the worker's side; :mod:`liftrig.worker_process` starts it.
+Blender responsive. This module is the worker's side; :mod:`.worker_process` starts it.
 
-    python -m liftrig.worker JOB.pickle RESULT.pickle
-    python -m liftrig.worker --check video VIDEO | --check mapping SPEC.pickle
+    python -m liftrig.pipeline.worker JOB.pickle RESULT.pickle
+    python -m liftrig.pipeline.worker --check video VIDEO | mapping SPEC.pickle | doctor MODEL
 
 The job and the result are pickles that LiftRig writes and reads itself, in a private temporary
-folder. Progress goes to stdout as ``progress<TAB>stage<TAB>done<TAB>total`` lines; a
-:class:`LiftRigError` becomes ``error<TAB>message`` on stderr and exit code 2. ``--check`` runs
-one of the panel's short checks (:func:`check`) and prints its answer as one JSON line.
+folder; progress and errors follow :mod:`liftrig.subprocesses`. ``--check`` runs one of the
+add-on's short checks (:func:`check`) and prints its answer as one JSON line.
 """
 
 from __future__ import annotations
@@ -18,42 +17,34 @@ import json
 import pickle
 import sys
 
-from .errors import LiftRigError
-from .fileio import atomic_write
+from ..errors import LiftRigError
+from ..fileio import atomic_write
+from ..subprocesses import emit_progress, run_worker_main, stdout_to_stderr
 
 
-def _emit(stage: str, done: int, total: int | None) -> None:
-    print(f"progress\t{stage}\t{done}\t{'' if total is None else total}", flush=True)
-
-
-def run_worker_main(work) -> int:
-    """Run ``work()`` as a worker process's body: its return value is the exit code; a
-    :class:`LiftRigError` becomes ``error<TAB>message`` on stderr and exit code 2."""
-    try:
-        return work()
-    except LiftRigError as exc:
-        print(f"error\t{exc}", file=sys.stderr, flush=True)
-        return 2
-
-
-CHECKS = ("video", "mapping")
+CHECKS = ("video", "mapping", "doctor")
 
 
 def check(kind: str, argument: str) -> dict:
-    """One of the panel's short checks, in the worker's Python (Blender's has no OpenCV or
+    """One of the add-on's short checks, in the worker's Python (Blender's has no OpenCV or
     scipy): ``video``, what the panel shows of a video (``frames, fps, width, height``);
     ``mapping``, how an armature binds to a bone map (``report``), from a pickle of
-    ``(ArmatureSpec, bone map)`` that LiftRig wrote. ``{"error": message}`` for a user's
-    mistake."""
+    ``(ArmatureSpec, bone map)`` that LiftRig wrote; ``doctor``, what this Python can do
+    (:func:`liftrig.pipeline.doctor.check` with the pose model ``argument``).
+    ``{"error": message}`` for a user's mistake."""
     try:
+        if kind == "doctor":
+            from .doctor import check as doctor_check
+
+            return doctor_check(argument or "full")
         if kind == "video":
-            from .detect.video import probe_video
+            from ..detect.video import probe_video
 
             info = probe_video(argument)
             return {"frames": info.frame_count, "fps": info.fps, "width": info.width,
                     "height": info.height}
         if kind == "mapping":
-            from .pipeline import bind_spec
+            from .solve import bind_spec
 
             with open(argument, "rb") as f:
                 spec, bone_map = pickle.load(f)
@@ -67,18 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = argv if argv is not None else sys.argv[1:]
     if argv[:1] == ["--check"]:
         def answer() -> int:
-            print(json.dumps(check(*argv[1:3])), flush=True)
+            with stdout_to_stderr():           # what imports print stays off the answer
+                result = check(argv[1] if len(argv) > 1 else "", argv[2] if len(argv) > 2 else "")
+            print(json.dumps(result), flush=True)
             return 0
         return run_worker_main(answer)
     job_path, result_path = argv[:2]
 
     def solve() -> int:
-        from .pipeline import solve_here
+        from .solve import solve_here
 
         with open(job_path, "rb") as f:
             job = pickle.load(f)
         solved = solve_here(job["source"], job["armature"], job["bone_map"], job["options"],
-                            job["retarget_options"], progress=_emit,
+                            job["retarget_options"], progress=emit_progress,
                             cache_joints=job.get("cache_joints", False))
         with atomic_write(result_path) as f:
             pickle.dump(solved, f, protocol=pickle.HIGHEST_PROTOCOL)

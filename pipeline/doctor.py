@@ -1,24 +1,21 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What this Python can do for LiftRig: ``python -m liftrig.doctor [--json]``.
+"""What this Python can do for LiftRig: ``liftrig doctor [--json]`` for a person, and the
+worker's ``--check doctor`` for Blender's preferences ("Check", with the worker's interpreter).
 
 Checks the interpreter, the modules the worker needs (torch and the device it finds, MediaPipe,
 OpenCV, SciPy, numpy, safetensors, tqdm), the MediaPipe pose model and LiftRig's default lifter
-weights. A missing or broken module is reported by name, never as a traceback. Exit code 0 when
-everything needed is there, 1 otherwise (each problem names its fix). Blender's preferences run
-this ("Check") with the worker's interpreter.
+weights. A missing or broken module is reported by name, never as a traceback; each problem
+names its fix.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import importlib
-import json
 import os
 import platform
 import sys
 
-from .requirements import PACKAGES
+from ..requirements import PACKAGES
 
 FIX_PRIVATE = ("in Blender use Preferences > Add-ons > LiftRig > Install dependencies, "
                "or run: {python} -m pip install {requirement}")
@@ -86,7 +83,7 @@ def check(pose_model: str = "full") -> dict:
         checks.append(_check(name, ok, detail, needed, "" if ok else fix))
 
     checks.append(_pose_model_check(pose_model))
-    from .lifter.default_weights import PACKAGED, find_default_weights
+    from ..lifter.default_weights import PACKAGED, find_default_weights
 
     found = find_default_weights()
     checks.append(_check("default weights", found is not None,
@@ -101,8 +98,9 @@ def check(pose_model: str = "full") -> dict:
 
 def _pose_model_check(pose_model: str) -> dict:
     try:
-        from .detect.pose_models import POSE_MODELS, cache_dir, resolve_pose_model
-        from .errors import LiftRigError
+        from ..detect.pose_models import POSE_MODELS, resolve_pose_model
+        from ..errors import LiftRigError
+        from ..paths import cache_dir
     except Exception as exc:                # pragma: no cover - the package itself is broken
         return _check("pose model", False, f"cannot look: {exc}", True)
     try:
@@ -131,43 +129,3 @@ def format_report(report: dict) -> str:
         lines.append("")
         lines.append("Everything LiftRig needs is here.")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m liftrig.doctor",
-                                     description="Check what this Python can do for LiftRig.")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--pose-model", default="full",
-                        help="pose model name (lite, full, heavy) or .task path (default full)")
-    args = parser.parse_args(argv)
-    if args.json:
-        with _stdout_to_stderr():               # whatever the imports print stays off the JSON
-            report = check(args.pose_model)
-        print(json.dumps(report, indent=1))
-    else:
-        report = check(args.pose_model)
-        print(format_report(report))
-    return 0 if report["ok"] else 1
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr():
-    """Send file descriptor 1 (Python's and C libraries' stdout) to stderr for a while."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:                             # no real stdout: nothing to protect
-        yield
-        return
-    try:
-        os.dup2(2, 1)
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
