@@ -9,7 +9,7 @@ process can hand them to Blender.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,16 @@ class ArmatureSpec:
     parent_names: tuple[str | None, ...]
     matrices: np.ndarray
     lengths: np.ndarray
+
+
+@dataclass
+class SolveRun:
+    """How a solve ran, beside what it found: the lifter's device when it lifted the clip, the
+    joints cache file it used and whether that file had the joints."""
+
+    device: str = ""
+    joints_cache: str = ""
+    cache_hit: bool = False
 
 
 @dataclass
@@ -49,10 +59,8 @@ class KeyedMotion:
     size: tuple[int, int] = (0, 0)   # the video's frame size in pixels
     focal_px: float = 0.0            # the camera's focal length in pixels
     first_video_frame: int = 0
-    report: str = ""
-    device: str = ""                 # the lifter's device, when this solve lifted the clip
-    joints_cache: str = ""           # the joints cache file used, if any
-    cache_hit: bool = False          # the joints came from that cache file
+    report: str = ""                 # how the rig was bound to the joints
+    run: SolveRun = field(default_factory=SolveRun)
 
     @property
     def num_frames(self) -> int:

@@ -390,8 +390,9 @@ class LiftJob:
             return self._end(FAILED, f"internal error: {type(exc).__name__}: {exc}")
         self.result = JobResult(applied.armature.name, applied.action.name, applied.frame_start,
                                 applied.frame_end, applied.fps, self.seconds,
-                                motion.device or ("cached joints" if motion.cache_hit else "-"),
-                                motion.cache_hit, applied.report, str(self.log_path))
+                                motion.run.device or ("cached joints" if motion.run.cache_hit
+                                                      else "-"),
+                                motion.run.cache_hit, applied.report, str(self.log_path))
         frames = self.result.frames
         return self._end(FINISHED, f"{frames} frames keyed on {applied.armature.name!r} in "
                                    f"{self.result.seconds:.1f} s")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import LiftRigError
 from ..options import LiftOptions
+from ..motion import SolveRun
 from ..progress import ProgressFn
 from .clips import lifting_device, load_clip, load_clip_cached, missing_modules
 
@@ -89,7 +90,7 @@ def solve_here(source, armature=None, bone_map=None, options: LiftOptions = Lift
     """:func:`solve_for_blender` in this Python. ``retarget_options``: a RetargetOptions, or a
     dict of its fields (what Blender's side passes, as it cannot import the solver).
     ``cache_joints``: a video's joints come from / go to the joints cache; the motion then
-    says which file (``joints_cache``) and whether it was there (``cache_hit``)."""
+    says which file and whether it was there (``motion.run``)."""
     from ..retarget.clip import RetargetOptions, retarget_clip
 
     if isinstance(retarget_options, dict):
@@ -102,10 +103,8 @@ def solve_here(source, armature=None, bone_map=None, options: LiftOptions = Lift
         clip, cache, hit = load_clip(source, options, progress), None, False
     result = retarget_clip(clip, retarget_options, rig, progress)
     motion = keyed_motion(clip.keypoints, result, retarget_options, text)
-    if not hit and (device := lifting_device(source)):
-        motion.device = device
-    motion.joints_cache = "" if cache is None else str(cache)
-    motion.cache_hit = hit
+    motion.run = SolveRun(device=(not hit and lifting_device(source)) or "",
+                          joints_cache="" if cache is None else str(cache), cache_hit=hit)
     return motion
 
 

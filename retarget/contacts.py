@@ -21,7 +21,7 @@ from scipy.ndimage import binary_closing, binary_opening, maximum_filter1d, mini
 
 from ..h36m import JOINT_INDEX as J
 from .extremities import TOES, ExtremityTargets
-from .presets import ANKLE_HEIGHT_PER_SHIN
+from .mocap_map import ANKLE_HEIGHT_PER_SHIN
 from .rotations import frame_from_vectors, normalize
 from .smoothing import smooth, time_derivative
 from .solver import limb_hinge

@@ -20,6 +20,10 @@ from ..errors import LiftRigError
 from ..h36m import JOINT_NAMES, NUM_JOINTS
 from .bvh import BvhMotion, forward_kinematics, guess_unit_scale
 
+# The ankle joint's height above the floor as a share of the shin, standing (the Bandai actors:
+# 0.117 m over a 0.41 m shin).
+ANKLE_HEIGHT_PER_SHIN = 0.28
+
 # Nose and head top relative to the head joint (the top of the neck), metres: (up, forward).
 NOSE_IN_HEAD = (0.05, 0.08)
 HEADTOP_IN_HEAD = (0.17, -0.01)

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import LiftRigError
 from ..h36m import BONES, JOINT_INDEX, JOINT_NAMES, LEFT_JOINTS, PARENTS, RIGHT_JOINTS
 from .bonemap import BoneMap, BoundRig, bind, parse_rig_point, rule
-from .mocap_map import HEADTOP_IN_HEAD, NOSE_IN_HEAD
+from .mocap_map import ANKLE_HEIGHT_PER_SHIN, HEADTOP_IN_HEAD, NOSE_IN_HEAD
 from .rig import Rig
 from .rotations import frame_from_vectors, normalize
 
@@ -28,8 +28,6 @@ UP = np.array([0.0, 0.0, 1.0])
 FORWARD = np.array([0.0, -1.0, 0.0])
 LEFT = np.array([1.0, 0.0, 0.0])
 
-# Ankle height above the floor as a fraction of the shin (Bandai actors: 0.117 m / 0.41 m).
-ANKLE_HEIGHT_PER_SHIN = 0.28
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,12 +15,12 @@ import numpy as np
 
 from ..errors import LiftRigError
 from ..h36m import JOINT_INDEX as J
+from .mocap_map import ANKLE_HEIGHT_PER_SHIN
 from .rotations import normalize
 from .smoothing import smooth, time_derivative
 
 FEET = (J["LAnkle"], J["RAnkle"])
 FACINGS = ("-y", "+y", "-x", "+x", "camera")
-ANKLE_HEIGHT_PER_SHIN = 0.28   # the ankle joint above the floor, as a share of the shin (mocap)
 
 # A foot sample counts as planted within this height of the lowest ones and below this speed.
 PLANTED_HEIGHT = 0.05    # metres

@@ -16,12 +16,16 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import LiftRigError
 from ..fileio import atomic_write
 from . import distributed, losses
 from .config import architecture
+from .data.h36m import FPS as H36M_FPS
+from .data.mocap import TRAIN_FPS as MOCAP_FPS, WEIGHTS_LICENSE, WEIGHTS_LICENSE_NOTE, mocap_data
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -47,18 +51,42 @@ def _3dhp_sequences(data: dict, subjects):
     return load_3dhp(data["root"], subjects)
 
 
-# data.dataset -> loader(data table, subjects) -> list[Sequence]. Another source (LiftRig's
-# synthetic data, another dataset) plugs in with register_dataset().
-DATASETS = {"h36m": _h36m_sequences, "humaneva": _humaneva_sequences, "3dhp": _3dhp_sequences}
-# data.dataset -> its capture rate (frames per second); Human3.6M's 50 where not listed.
-DATASET_FPS = {"humaneva": 60.0, "3dhp": 25.0}
+@dataclass(frozen=True)
+class Dataset:
+    """What the loop knows of a ``data.dataset``: where its windows come from, its frame rate,
+    and what weights learnt from it say about themselves."""
+
+    fps: float                          # the capture rate the network sees (before dilation)
+    sequences: Callable | None = None   # (data table, subjects) -> list[Sequence], windows cut
+                                        # from them by WindowDataset (and a test split)
+    windows: Callable | None = None     # (cfg, num_frames) -> (training set, validation
+                                        # sequences): fresh synthetic windows every epoch
+    metadata: dict = field(default_factory=dict)   # written into the exported weights
 
 
-def register_dataset(name: str, loader, fps: float | None = None) -> None:
+DATASETS = {
+    "h36m": Dataset(H36M_FPS, sequences=_h36m_sequences),
+    "humaneva": Dataset(60.0, sequences=_humaneva_sequences,
+                        metadata={"joints": "humaneva-15"}),   # not the Human3.6M-17 layout
+    "3dhp": Dataset(25.0, sequences=_3dhp_sequences),
+    # LiftRig's synthetic windows from the motion capture archives (training/data/mocap.py);
+    # weights learnt from them carry the Bandai data's licence.
+    "mocap": Dataset(MOCAP_FPS, windows=mocap_data,
+                     metadata={"license": WEIGHTS_LICENSE, "license_note": WEIGHTS_LICENSE_NOTE}),
+}
+
+
+def register_dataset(name: str, loader, fps: float = H36M_FPS) -> None:
     """Make ``data.dataset = name`` load sequences with ``loader(data_table, subjects)``."""
-    DATASETS[name] = loader
-    if fps is not None:
-        DATASET_FPS[name] = float(fps)
+    DATASETS[name] = Dataset(float(fps), sequences=loader)
+
+
+def dataset(cfg: dict) -> Dataset:
+    """The recipe's :class:`Dataset`; an unknown name is a LiftRigError that lists the known."""
+    name = cfg["data"]["dataset"]
+    if name not in DATASETS:
+        raise LiftRigError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return DATASETS[name]
 
 
 def load_sequences(cfg: dict, which: str):
@@ -66,11 +94,12 @@ def load_sequences(cfg: dict, which: str):
     validation part) of the training subjects (the validation part is each sequence's tail)."""
     from .data.h36m import split_tail
 
-    data = cfg["data"]
-    if data["dataset"] not in DATASETS:
-        raise LiftRigError(f"unknown dataset {data['dataset']!r}; known: {', '.join(DATASETS)}")
+    data, source = cfg["data"], dataset(cfg)
+    if source.sequences is None:
+        raise LiftRigError(f"data.dataset {data['dataset']!r} draws fresh windows for training "
+                           "and has no fixed sequences to test on: use benchmarks/default_model.py")
     subjects = data["test_subjects"] if which == "test" else data["train_subjects"]
-    seqs = DATASETS[data["dataset"]](data, subjects)
+    seqs = source.sequences(data, subjects)
     if which == "test":
         return seqs
     return split_tail(seqs, float(data["val_fraction"]))
@@ -79,14 +108,10 @@ def load_sequences(cfg: dict, which: str):
 def training_fps(cfg: dict) -> float:
     """The frame rate the network sees: the dataset's rate (Human3.6M 50 fps, HumanEva-I 60,
     MPI-INF-3DHP 25) divided by the window's dilation (the synthetic motion-capture data: its own rate)."""
-    from .data.h36m import FPS
-
-    if cfg["data"]["dataset"] == "mocap":
-        from .data.mocap import TRAIN_FPS
-
-        return TRAIN_FPS
-
-    return DATASET_FPS.get(cfg["data"]["dataset"], FPS) / max(1, int(cfg["train"]["dilation"]))
+    source = dataset(cfg)
+    if source.windows is not None:
+        return source.fps
+    return source.fps / max(1, int(cfg["train"]["dilation"]))
 
 
 def build(cfg: dict):
@@ -279,14 +304,7 @@ def export(cfg: dict, model, path: Path, **metadata) -> None:
     learnt from the motion capture archives say their licence (CC BY-NC 4.0) in the file."""
     from ..lifter.checkpoints import save_safetensors
 
-    if cfg["data"]["dataset"] == "mocap":
-        from .data.mocap import WEIGHTS_LICENSE, WEIGHTS_LICENSE_NOTE
-
-        metadata = {"license": WEIGHTS_LICENSE, "license_note": WEIGHTS_LICENSE_NOTE,
-                    **metadata}
-
-    if cfg["data"]["dataset"] == "humaneva":  # say that it is not the Human3.6M-17 layout
-        metadata.setdefault("joints", "humaneva-15")
+    metadata = {**dataset(cfg).metadata, **metadata}
     save_safetensors(path, model, architecture(cfg), dict(cfg["model"]), training_fps(cfg),
                      recipe=cfg["name"], **{k: str(v) for k, v in metadata.items()})
 
@@ -306,11 +324,9 @@ def _training_data(cfg: dict, num_frames: int, ctx):
 
     from .data.windows import WindowDataset
 
-    t = cfg["train"]
-    if cfg["data"]["dataset"] == "mocap":  # fresh synthetic windows every epoch
-        from .data.mocap import mocap_data
-
-        train_set, val_seqs = mocap_data(cfg, num_frames)
+    t, source = cfg["train"], dataset(cfg)
+    if source.windows is not None:                  # fresh synthetic windows every epoch
+        train_set, val_seqs = source.windows(cfg, num_frames)
     else:
         train_seqs, val_seqs = load_sequences(cfg, "train")
         train_set = WindowDataset(train_seqs, num_frames, t["sampling"], t["dilation"], t["flip"])
