@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import Cancelled, LiftRigError
+from .errors import LiftRigError
 from .progress import ProgressFn
 
 

@@ -4,8 +4,8 @@
 The work lives in plain modules that know nothing of the UI: ``animation`` (motion onto an
 armature, all or nothing), ``keyframes`` (bulk F-curve writing), ``export`` (FBX/BVH/.blend) and
 ``batch`` (the headless command). Registering stays cheap: those load when first used.
-The UI: ``preferences`` (where the worker's Python comes from) and ``panel`` (the "Lift video
-to rig" panel, driving ``jobs`` in the background).
+The UI: ``preferences`` (where the worker's Python comes from), ``panel`` (the "Lift video
+to rig" panel, driving ``jobs`` in the background) and ``settings`` (what the panel asks for).
 """
 
 _cli_handle = None

@@ -15,7 +15,7 @@ in the extension's user folder) holds one entry, ``liftrig``, a link to the exte
 folder: a symbolic link, else on Windows a directory junction (no privileges needed), else a
 copy (refreshed on each install/check). The venv gets a ``liftrig-extension.pth`` naming that
 folder; an interpreter the user picked ("Use this Python") is never modified: the worker gets
-the folder on ``PYTHONPATH`` instead (:func:`worker_env`), so it runs the extension's code.
+the folder on ``PYTHONPATH`` instead (:func:`env_with_package`), so it runs the extension's code.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def write_pth(venv: os.PathLike, shim: os.PathLike) -> Path:
     return pth
 
 
-def worker_env(shim: os.PathLike | None, base: dict | None = None) -> dict:
+def env_with_package(shim: os.PathLike | None, base: dict | None = None) -> dict:
     """The environment for a worker interpreter: ``shim`` first on ``PYTHONPATH`` (so the
     extension's ``liftrig`` is the one imported), no user site-packages."""
     env = dict(os.environ if base is None else base)

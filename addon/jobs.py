@@ -21,7 +21,6 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ def worker_env(context=None) -> dict | None:
 
         if preferences.preferences(context) is None:   # not enabled as an add-on (scripts)
             return None
-        return preferences.worker_env(context)
+        return preferences.extension_env(context)
     except ImportError:
         return None
 

@@ -99,7 +99,7 @@ def resolved_worker_python(context=None) -> str:
         return sys.executable
 
 
-def worker_env(context=None) -> dict:
+def extension_env(context=None) -> dict:
     """The environment to start the worker with: the extension's ``liftrig`` first on
     ``PYTHONPATH`` (an interpreter the user picked is never modified), no user site-packages,
     and ``LIFTRIG_OFFLINE=1`` while Blender's "Allow Online Access" is off."""
@@ -108,7 +108,7 @@ def worker_env(context=None) -> dict:
     except OSError as exc:                  # the interpreter may still have liftrig itself
         print(f"LiftRig: could not link the package for the worker: {exc}", file=sys.stderr)
         shim = None
-    env = dependencies.worker_env(shim)
+    env = dependencies.env_with_package(shim)
     if not bpy.app.online_access:
         env["LIFTRIG_OFFLINE"] = "1"
     return env
@@ -257,7 +257,7 @@ class LIFTRIG_OT_check_dependencies(bpy.types.Operator):
         prefs = preferences(context)
         pose_model = (pose_model_choice(context, "full")
                       if prefs is not None and prefs.pose_model_source == "LOCAL" else None)
-        env = worker_env(context)
+        env = extension_env(context)
         PREFERENCES.check = Check(running=True, python=python)
         return threading.Thread(target=self._run, args=(python, env, pose_model), daemon=True)
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import LiftRigError
+from ..formats import Keypoints2D
 from ..options import LiftOptions
 from ..motion import SolveRun
 from ..progress import ProgressFn

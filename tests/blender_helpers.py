@@ -70,6 +70,22 @@ def preset_armature(scene, name: str = "mixamo", yup_cm: bool = False):
     return obj
 
 
+def stick_armature(scene, name: str = "stick"):
+    """A two-bone armature (``root``, ``tip``) that matches no preset, active in ``scene``."""
+    import bpy
+
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    for bone_name, z in (("root", 0.0), ("tip", 1.0)):
+        bone = data.edit_bones.new(bone_name)
+        bone.head, bone.tail = (0, 0, z), (0, 0, z + 1)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
+
+
 def world_heads(obj, bone_names) -> np.ndarray:
     """Posed bone heads [B, 3] in world space at the current frame."""
     m = np.array(obj.matrix_world)

@@ -5,7 +5,8 @@ the scene's timing, and failures that leave the scene exactly as it was."""
 import numpy as np
 import pytest
 
-from blender_helpers import WALK_FRAMES, preset_armature, save_walk_clip, scene_state, world_heads
+from blender_helpers import (WALK_FRAMES, preset_armature, save_walk_clip, scene_state,
+                             stick_armature, world_heads)
 from liftrig.errors import Cancelled, LiftRigError
 
 bpy = pytest.importorskip("bpy")
@@ -79,15 +80,7 @@ def test_json_map_binds_a_custom_rig(tmp_path, scene):
 
 
 def test_unmappable_armature_names_the_bones_and_changes_nothing(clip, scene):
-    data = bpy.data.armatures.new("stick")
-    obj = bpy.data.objects.new("stick", data)
-    scene.collection.objects.link(obj)
-    bpy.context.view_layer.objects.active = obj
-    bpy.ops.object.mode_set(mode="EDIT")
-    for name, z in (("root", 0.0), ("tip", 1.0)):
-        bone = data.edit_bones.new(name)
-        bone.head, bone.tail = (0, 0, z), (0, 0, z + 1)
-    bpy.ops.object.mode_set(mode="OBJECT")
+    obj = stick_armature(scene)
     before = scene_state(bpy)
     with pytest.raises(LiftRigError, match="matches no preset.*lacks Pelvis, RHip"):
         animation.lift_to_scene(scene, clip, armature=obj)

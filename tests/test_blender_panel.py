@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_helpers import preset_armature, scene_state, tiny_lifter, world_heads
+from blender_helpers import preset_armature, scene_state, stick_armature, tiny_lifter, world_heads
 from conftest import POSE_MODEL, VIDEOS, shared_path
 from liftrig.errors import LiftRigError
 
@@ -20,6 +20,7 @@ bpy = pytest.importorskip("bpy")
 
 import liftrig.addon as addon  # noqa: E402  (after bpy is known to be there)
 from liftrig.addon import jobs, panel  # noqa: E402
+from liftrig.addon import settings as panel_settings  # noqa: E402
 from liftrig.addon.keyframes import action_fcurves_for  # noqa: E402
 
 FRAMES = 45          # the first 1.5 s of the outdoor clip: enough for every stage
@@ -108,7 +109,7 @@ def test_settings_become_the_job_options(scene, setup):
     s.person_mode, s.person, s.pose_model = "NUMBER", 1, "heavy"
     s.smoothing, s.root_motion, s.foot_lock = 0.2, "IN_PLACE", False
     s.extremities, s.jobs = False, 3
-    job = panel.job_from_settings(bpy.context)
+    job = panel_settings.job_from_settings(bpy.context)
     o = job.lift_options
     assert (o.start, o.end, o.person, o.pose_model, o.device) == (10, 20, 1, "heavy", "cpu")
     assert o.jobs == 3
@@ -119,10 +120,10 @@ def test_settings_become_the_job_options(scene, setup):
     assert job.armature_name is None and job.worker_python == sys.executable
     s.target = "SELECTED"
     with pytest.raises(LiftRigError, match="select the armature"):
-        panel.job_from_settings(bpy.context)
+        panel_settings.job_from_settings(bpy.context)
     s.target, s.lifter_file = "NEW", str(setup["weights"].with_name("missing.safetensors"))
     with pytest.raises(LiftRigError, match="checkpoint not found"):
-        panel.job_from_settings(bpy.context)
+        panel_settings.job_from_settings(bpy.context)
 
 
 def test_operator_lifts_the_clip_onto_a_new_skeleton_then_reuses_the_cache(scene, setup,
@@ -144,7 +145,7 @@ def test_operator_lifts_the_clip_onto_a_new_skeleton_then_reuses_the_cache(scene
     # Other retargeting options: the same joints file, no 2D or lifting stage; driven tick by
     # tick as the modal operator's timer does.
     s.smoothing, s.root_motion, s.foot_lock = 0.0, "IN_PLACE", False
-    job = panel.job_from_settings(bpy.context).start()
+    job = panel_settings.job_from_settings(bpy.context).start()
     texts = set()
     while panel.step(bpy.context, job) == jobs.RUNNING:
         texts.add(job.status_text())
@@ -160,7 +161,7 @@ def test_operator_lifts_the_clip_onto_a_new_skeleton_then_reuses_the_cache(scene
     assert horizontal_travel(in_place, scene) < 0.2 * travelled
 
     # The result's export buttons.
-    panel.store_result(scene, job)
+    panel_settings.store_result(scene, job)
     for fmt in ("FBX", "BVH"):
         out = tmp_path / f"walk.{fmt.lower()}"
         assert bpy.ops.liftrig.export_result(format=fmt, filepath=str(out)) == {"FINISHED"}
@@ -202,7 +203,7 @@ def test_cancel_mid_run_stops_the_worker_at_once_and_changes_nothing(scene, setu
     files = cache_files(setup)
     s = settings(scene, setup["weights"], first=1, last=230)           # not cached yet
     s.target = "SELECTED"
-    job = panel.job_from_settings(bpy.context).start()
+    job = panel_settings.job_from_settings(bpy.context).start()
     panel.PANEL.job = job
     try:
         limit = time.monotonic() + 240
@@ -305,15 +306,7 @@ def test_check_bone_map_names_the_preset_and_the_bones_left_undriven(scene, setu
     assert report.startswith("rig recognised as mixamo") and "sword" in report
     assert scene_state(bpy) == before
 
-    data = bpy.data.armatures.new("stick")
-    stick = bpy.data.objects.new("stick", data)
-    scene.collection.objects.link(stick)
-    bpy.context.view_layer.objects.active = stick
-    bpy.ops.object.mode_set(mode="EDIT")
-    for name, z in (("root", 0.0), ("tip", 1.0)):
-        bone = data.edit_bones.new(name)
-        bone.head, bone.tail = (0, 0, z), (0, 0, z + 1)
-    bpy.ops.object.mode_set(mode="OBJECT")
+    stick = stick_armature(scene)
     with pytest.raises(RuntimeError, match="matches no preset"):
         bpy.ops.liftrig.check_mapping(wait=True)
 
@@ -513,7 +506,7 @@ def test_the_modal_operator_passes_events_through_steps_on_timers_and_stops_on_e
     before = scene_state(bpy)
     for ending in ("TIMER", "ESC"):
         op._timer = panel.PANEL.modal_timer = wm.event_timer_add(0.1, window=bpy.context.window)
-        panel.PANEL.job = job = panel.job_from_settings(bpy.context).start()
+        panel.PANEL.job = job = panel_settings.job_from_settings(bpy.context).start()
         assert modal(op, bpy.context, event("MOUSEMOVE")) == {"PASS_THROUGH"}
         if ending == "ESC":
             assert modal(op, bpy.context, event("ESC")) == {"CANCELLED"}
@@ -544,15 +537,15 @@ def test_the_modal_operator_cleans_up_when_blender_ends_it_or_the_addon_goes(sce
     op = SimpleNamespace(report=lambda kind, text: None)
     op._cleanup = lambda context: panel.LIFTRIG_OT_lift_video._cleanup(op, context)
     op._timer = panel.PANEL.modal_timer = wm.event_timer_add(0.1, window=bpy.context.window)
-    panel.PANEL.job = job = panel.job_from_settings(bpy.context).start()
+    panel.PANEL.job = job = panel_settings.job_from_settings(bpy.context).start()
     panel.LIFTRIG_OT_lift_video.cancel(op, bpy.context)
     assert job.join(1.0) and job.state == jobs.CANCELLED
     assert op._timer is None and panel.PANEL.modal_timer is None and panel.active_job() is None
     assert scene_state(bpy) == before and bpy.ops.liftrig.lift_video.poll()
 
     panel.PANEL.modal_timer = wm.event_timer_add(0.1, window=bpy.context.window)
-    panel.PANEL.job = job = panel.job_from_settings(bpy.context).start()
-    panel._redraw_when(lambda: False)           # a check's redraw still waiting
+    panel.PANEL.job = job = panel_settings.job_from_settings(bpy.context).start()
+    panel_settings.redraw_when(lambda: False)           # a check's redraw still waiting
     waiting = panel.PANEL.redraw_timers[-1]
     assert bpy.app.timers.is_registered(waiting)
     addon.unregister()                          # the operator is freed without cancel()
@@ -593,7 +586,7 @@ def test_scene_file_paths_may_be_blend_relative(scene, setup, tmp_path):
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     scene = bpy.context.scene
     scene.liftrig.video = "//walk.mp4"
-    assert panel._abspath(scene.liftrig.video) == str(tmp_path / "walk.mp4")
+    assert panel_settings.abspath(scene.liftrig.video) == str(tmp_path / "walk.mp4")
 
 
 def test_repeat_last_does_not_run_a_blocking_lift(scene, setup):

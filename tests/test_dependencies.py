@@ -149,7 +149,7 @@ def test_link_package_symlink_and_copy_fallback(tmp_path, monkeypatch):
     deps.link_package(source, shim)
     assert not entry.is_symlink() and (entry / "__init__.py").read_text() == "WHERE = 'source'\n"
     assert (entry / ".liftrig-copy").is_file() and other.is_dir() and source.is_dir()
-    env = deps.worker_env(shim, base={"PYTHONPATH": "/a", "PYTHONHOME": "/blender"})
+    env = deps.env_with_package(shim, base={"PYTHONPATH": "/a", "PYTHONHOME": "/blender"})
     assert env["PYTHONPATH"] == os.pathsep.join([str(shim), "/a"])
     assert "PYTHONHOME" not in env and env["PYTHONNOUSERSITE"] == "1"
 

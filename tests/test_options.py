@@ -63,14 +63,14 @@ def test_every_field_is_declared():
 
 
 def test_the_panel_starts_from_the_same_defaults():
-    from liftrig.addon import panel
+    from liftrig.addon import settings
 
     def default(name):                # the module's annotations are text (postponed)
-        declared = panel.LiftRigSettings.__annotations__[name]
-        return eval(declared, vars(panel)).keywords["default"]
+        declared = settings.LiftRigSettings.__annotations__[name]
+        return eval(declared, vars(settings)).keywords["default"]
     r, lift = RetargetOptions(), LiftOptions()
     assert default("smoothing") == r.smoothing and default("foot_lock") == r.foot_lock
     assert default("extremities") == r.extremities
     assert (default("root_motion") == "ON") == r.root_motion
     assert default("pose_model") == lift.pose_model
-    assert panel.device_name(default("device")) == lift.device
+    assert settings.device_name(default("device")) == lift.device
