@@ -15,6 +15,15 @@ VIDEOS = {
 }
 
 
+def ctrl_c_as_a_terminal_has_it() -> None:
+    """``preexec_fn`` for a child that a test interrupts: Ctrl+C's default action, whatever this
+    process inherited (a shell starts background jobs with SIGINT ignored, and children keep
+    that)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def shared_path(*parts) -> Path:
     """A file under ../shared; a missing one fails the test loudly (CI always has shared/)."""
     path = SHARED.joinpath(*parts)

@@ -198,8 +198,10 @@ def test_ctrl_c_once_the_output_is_in_place_is_not_a_cancel(tmp_path):
             "commands.run_retarget = handler\n"
             "sys.exit(cli.main(['retarget', 'x.npz', '-o', 'x.bvh']))\n")
     out = tmp_path / "out.txt"
+    from conftest import ctrl_c_as_a_terminal_has_it
+
     run = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True,
-                         cwd=tmp_path)
+                         cwd=tmp_path, preexec_fn=ctrl_c_as_a_terminal_has_it)
     assert out.read_text() == "done"
     assert run.returncode == 0, run.stderr
 

@@ -21,7 +21,7 @@ from liftrig.detect.keypoints import extract_keypoints
 from liftrig.detect.pose2d import PoseDetector, people_to_array
 from liftrig.detect.video import iter_frames, probe_video
 
-from conftest import POSE_MODEL, VIDEOS
+from conftest import POSE_MODEL, VIDEOS, ctrl_c_as_a_terminal_has_it
 
 pytestmark = pytest.mark.slow
 
@@ -157,7 +157,8 @@ def test_ctrl_c_on_the_command_line_stops_the_workers_and_writes_nothing(tmp_pat
             "from liftrig.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", code, "keypoints", str(VIDEOS["outdoor"]),
                              "-o", str(out), "--jobs", "2"], stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
+                            env=env, start_new_session=True,
+                            preexec_fn=ctrl_c_as_a_terminal_has_it)
     deadline = time.monotonic() + 60
     while len(_grandchildren(proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -15,7 +15,7 @@ from liftrig.detect.keypoints import extract_keypoints
 from liftrig.detect.tracking import body_height
 from liftrig.detect.video import iter_frames, probe_video
 
-from conftest import POSE_MODEL, VIDEOS
+from conftest import POSE_MODEL, VIDEOS, ctrl_c_as_a_terminal_has_it
 
 pytestmark = pytest.mark.slow
 
@@ -217,7 +217,7 @@ def test_ctrl_c_stops_quickly_and_writes_nothing(tmp_path):
     out = tmp_path / "kp.npz"
     proc = subprocess.Popen([sys.executable, "-m", "liftrig", "keypoints", str(VIDEOS["outdoor"]),
                              "-o", str(out), "--pose-model", str(POSE_MODEL)],
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=ctrl_c_as_a_terminal_has_it)
     seen, deadline = b"", time.monotonic() + 300
     while b"2D keypoints:" not in seen and time.monotonic() < deadline:  # the progress bar
         chunk = proc.stderr.read1(256)
