@@ -307,84 +307,106 @@ class VIEW3D_PT_liftrig_lift(bpy.types.Panel):
         layout.use_property_split = True
         layout.use_property_decorate = False
         s = context.scene.liftrig
+        _draw_video(layout, context, s)
+        _draw_stages(layout, s)
+        _draw_target(layout, context, s)
+        _draw_run(layout)
+        _draw_result(layout, s)
 
-        layout.prop(s, "video")
-        video = abspath(s.video)
-        if video:
-            info = jobs.video_info(video, probe_python(context),
-                                   env=lambda: jobs.worker_env(context))
-            if info is None:
-                layout.label(text="Reading the video...", icon="TIME")
-            elif "error" in info:
-                _wrapped(layout.box(), info["error"])
-            else:
-                layout.label(text=f"{info['frames']} frames, {info['fps']:g} fps, "
-                                  f"{info['width']} x {info['height']}", icon="FILE_MOVIE")
-        row = layout.row(heading="Frame Range")
-        row.prop(s, "use_range", text="")
-        sub = row.row(align=True)
-        sub.active = s.use_range
-        sub.prop(s, "range_start", text="")
-        sub.prop(s, "range_end", text="")
-        layout.prop(s, "person_mode")
-        if s.person_mode == "NUMBER":
-            layout.prop(s, "person")
-        layout.prop(s, "pose_model")
-        layout.prop(s, "jobs")
-        layout.prop(s, "lifter")
-        if s.lifter == "FILE":
-            layout.prop(s, "lifter_file")
-        layout.prop(s, "device")
 
-        col = layout.column(heading="Motion")
-        col.prop(s, "smoothing")
-        col.prop(s, "root_motion")
-        col.prop(s, "foot_lock")
-        col.prop(s, "extremities")
-
-        layout.prop(s, "target")
-        if s.target == "SELECTED":
-            obj = context.active_object
-            if obj is not None and obj.type == "ARMATURE":
-                layout.label(text=f"{obj.name}: {len(obj.data.bones)} bones", icon="ARMATURE_DATA")
-            else:
-                layout.label(text="Select an armature", icon="ERROR")
-            layout.prop(s, "bone_map")
-            if s.bone_map == "FILE":
-                layout.prop(s, "bone_map_file")
-            layout.operator("liftrig.check_mapping", icon="BONE_DATA")
-            if obj is not None and obj.type == "ARMATURE":
-                asked = PANEL.mappings.get((obj.name, _bone_map(s)))
-                info = None if asked is None else jobs.known(*asked)
-                if asked is not None and info is None:
-                    layout.label(text="Checking the bone map...", icon="TIME")
-                elif info is not None:
-                    _wrapped(layout.box(), info.get("report") or info.get("error", ""))
-
-        job = active_job()
-        if job is not None and job.running:
-            box = layout.box()
-            box.progress(factor=job.fraction, type="BAR", text=job.status_text()[9:])
-            box.operator("liftrig.cancel_lift", icon="CANCEL")
+def _draw_video(layout, context, s) -> None:
+    """The video, what the worker's probe says of it, and the frame range."""
+    layout.prop(s, "video")
+    video = abspath(s.video)
+    if video:
+        info = jobs.video_info(video, probe_python(context), env=lambda: jobs.worker_env(context))
+        if info is None:
+            layout.label(text="Reading the video...", icon="TIME")
+        elif "error" in info:
+            _wrapped(layout.box(), info["error"])
         else:
-            layout.operator("liftrig.lift_video", icon="PLAY")
+            layout.label(text=f"{info['frames']} frames, {info['fps']:g} fps, "
+                              f"{info['width']} x {info['height']}", icon="FILE_MOVIE")
+    row = layout.row(heading="Frame Range")
+    row.prop(s, "use_range", text="")
+    sub = row.row(align=True)
+    sub.active = s.use_range
+    sub.prop(s, "range_start", text="")
+    sub.prop(s, "range_end", text="")
 
-        if s.result_error:
-            box = layout.box()
-            box.label(text="Last run failed", icon="ERROR")
-            _wrapped(box, s.result_error)
-        elif s.result_armature is not None:
-            box = layout.box()
-            box.label(text=f"{s.result_armature.name}: {s.result_frames} frames at "
-                           f"{s.result_fps:g} fps", icon="CHECKMARK")
-            box.label(text=f"{s.result_seconds:.1f} s on {s.result_device}")
-            if s.result_report:
-                _wrapped(box, s.result_report)
-            row = box.row(align=True)
-            row.operator("liftrig.export_result", text="Export FBX").format = "FBX"
-            row.operator("liftrig.export_result", text="Export BVH").format = "BVH"
-        if s.result_log:
-            layout.label(text=f"Worker log: {s.result_log}", icon="TEXT")
+
+def _draw_stages(layout, s) -> None:
+    """The options of the 2D stage, the lifter and the motion."""
+    layout.prop(s, "person_mode")
+    if s.person_mode == "NUMBER":
+        layout.prop(s, "person")
+    layout.prop(s, "pose_model")
+    layout.prop(s, "jobs")
+    layout.prop(s, "lifter")
+    if s.lifter == "FILE":
+        layout.prop(s, "lifter_file")
+    layout.prop(s, "device")
+    col = layout.column(heading="Motion")
+    col.prop(s, "smoothing")
+    col.prop(s, "root_motion")
+    col.prop(s, "foot_lock")
+    col.prop(s, "extremities")
+
+
+def _draw_target(layout, context, s) -> None:
+    """Which armature is animated; for the selected rig, its bone map and the check's report."""
+    layout.prop(s, "target")
+    if s.target != "SELECTED":
+        return
+    obj = context.active_object
+    is_rig = obj is not None and obj.type == "ARMATURE"
+    if is_rig:
+        layout.label(text=f"{obj.name}: {len(obj.data.bones)} bones", icon="ARMATURE_DATA")
+    else:
+        layout.label(text="Select an armature", icon="ERROR")
+    layout.prop(s, "bone_map")
+    if s.bone_map == "FILE":
+        layout.prop(s, "bone_map_file")
+    layout.operator("liftrig.check_mapping", icon="BONE_DATA")
+    if not is_rig:
+        return
+    asked = PANEL.mappings.get((obj.name, _bone_map(s)))
+    info = None if asked is None else jobs.known(*asked)
+    if asked is not None and info is None:
+        layout.label(text="Checking the bone map...", icon="TIME")
+    elif info is not None:
+        _wrapped(layout.box(), info.get("report") or info.get("error", ""))
+
+
+def _draw_run(layout) -> None:
+    """The Lift button, or the running job's progress bar and its Cancel button."""
+    job = active_job()
+    if job is not None and job.running:
+        box = layout.box()
+        box.progress(factor=job.fraction, type="BAR", text=job.status_text()[9:])
+        box.operator("liftrig.cancel_lift", icon="CANCEL")
+    else:
+        layout.operator("liftrig.lift_video", icon="PLAY")
+
+
+def _draw_result(layout, s) -> None:
+    """The last run: its error, or its armature, figures, report and export buttons."""
+    if s.result_error:
+        box = layout.box()
+        box.label(text="Last run failed", icon="ERROR")
+        _wrapped(box, s.result_error)
+    elif s.result_armature is not None:
+        box = layout.box()
+        box.label(text=f"{s.result_armature.name}: {s.result_frames} frames at "
+                       f"{s.result_fps:g} fps", icon="CHECKMARK")
+        box.label(text=f"{s.result_seconds:.1f} s on {s.result_device}")
+        if s.result_report:
+            _wrapped(box, s.result_report)
+        row = box.row(align=True)
+        row.operator("liftrig.export_result", text="Export FBX").format = "FBX"
+        row.operator("liftrig.export_result", text="Export BVH").format = "BVH"
+    if s.result_log:
+        layout.label(text=f"Worker log: {s.result_log}", icon="TEXT")
 
 
 @bpy.app.handlers.persistent

@@ -110,7 +110,7 @@ def real_footage(lifter) -> dict:
     from liftrig.detect.keypoints import extract_keypoints
     from liftrig.detect.landmarks import MEDIAPIPE_TO_COCO17, coco17_to_h36m
     from liftrig.formats import Joints3D
-    from liftrig.retarget.clip import RetargetOptions, retarget_clip
+    from liftrig.retarget.end_to_end import RetargetOptions, retarget_clip
     from liftrig.training import metrics
 
     out = {}

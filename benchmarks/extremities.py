@@ -110,22 +110,22 @@ def skating(clip) -> dict:
     The contacts are those found with rolling contacts, the same frames for every row."""
     import dataclasses
 
-    from liftrig.retarget import clip as clip_stage
+    from liftrig.retarget import end_to_end
     from liftrig.retarget.contacts import part_skating
-    from liftrig.retarget.clip import RetargetOptions, foot_parts, retarget_clip
+    from liftrig.retarget.end_to_end import RetargetOptions, foot_parts, retarget_clip
 
     rolling = retarget_clip(clip, RetargetOptions())
     contacts = rolling.foot_contacts.contacts                     # [F, 2 legs, 2 parts]
-    found = clip_stage.foot_contacts
+    found = end_to_end.foot_contacts
 
     def ankle_only(*args, **kwargs):                              # the same contacts, unused
         feet = found(*args, **kwargs)
         return dataclasses.replace(feet, weight=np.zeros_like(feet.weight))
-    clip_stage.foot_contacts = ankle_only
+    end_to_end.foot_contacts = ankle_only
     try:
         ankle = retarget_clip(clip, RetargetOptions())
     finally:
-        clip_stage.foot_contacts = found
+        end_to_end.foot_contacts = found
     unlocked = retarget_clip(clip, RetargetOptions(foot_lock=False))
     return {name: list(100 * part_skating(foot_parts(result.pose), contacts, clip.keypoints.fps))
             for name, result in zip(SKATING, (rolling, ankle, unlocked))}
@@ -161,7 +161,7 @@ def mocap(max_clips: int) -> int:
     from liftrig.paths import cache_dir
     from liftrig.retarget.bvh import read_bvh
     from liftrig.retarget.extremities import rest_axes
-    from liftrig.retarget.clip import RetargetOptions, retarget_clip
+    from liftrig.retarget.end_to_end import RetargetOptions, retarget_clip
     from liftrig.retarget.root_path import PinholeCamera, look_at_rotation
     from liftrig.training.data.mocap import (REAL_BODY_DETECTOR, clip_group, detector_errors,
                                              extract, is_held_out)
@@ -256,7 +256,7 @@ def main() -> int:
     from liftrig.formats import Joints3D
     from liftrig.lifter import load_lifter
     from liftrig.retarget.extremities import extremity_targets, rest_axes
-    from liftrig.retarget.clip import RetargetOptions, retarget_clip
+    from liftrig.retarget.end_to_end import RetargetOptions, retarget_clip
 
     model = str(SHARED / "models" / "pose_landmarker_full.task")
     lifter = load_lifter(device="cpu")

@@ -24,7 +24,7 @@ from liftrig.retarget.bvh import parse_bvh
 from liftrig.retarget.contacts import (ContactSettings, detect_contacts, foot_skating,
                                        knee_angles)
 from liftrig.retarget.mocap_map import mocap_to_h36m
-from liftrig.retarget.clip import RetargetOptions, retarget_clip
+from liftrig.retarget.end_to_end import RetargetOptions, retarget_clip
 from liftrig.retarget.root_path import PinholeCamera, look_at_rotation, solve_root
 
 ROOT = Path(__file__).resolve().parents[1]

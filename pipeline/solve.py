@@ -25,7 +25,7 @@ def solve_clip(source, rig="builtin", options: LiftOptions = LiftOptions(),
     """The clip's joints retargeted onto ``rig`` (``"builtin"``, a preset name or a
     :class:`BoundRig`), in this Python. Returns ``(Joints3D, RetargetResult)``.
     ``cache_joints``: read / write a video's joints through :func:`load_clip_cached`."""
-    from ..retarget.clip import RetargetOptions, retarget_clip
+    from ..retarget.end_to_end import RetargetOptions, retarget_clip
 
     if cache_joints:
         clip, _, _ = load_clip_cached(source, options, progress)
@@ -92,7 +92,7 @@ def solve_here(source, armature=None, bone_map=None, options: LiftOptions = Lift
     dict of its fields (what Blender's side passes, as it cannot import the solver).
     ``cache_joints``: a video's joints come from / go to the joints cache; the motion then
     says which file and whether it was there (``motion.run``)."""
-    from ..retarget.clip import RetargetOptions, retarget_clip
+    from ..retarget.end_to_end import RetargetOptions, retarget_clip
 
     if isinstance(retarget_options, dict):
         retarget_options = RetargetOptions(**retarget_options)

@@ -3,8 +3,8 @@
 
 numpy and scipy only. The entry points:
 
-- :func:`pipeline.retarget_clip` (keypoints + lifted joints -> :class:`pipeline.RetargetResult`)
-  and :func:`pipeline.retarget_points` (world points -> result);
+- :func:`end_to_end.retarget_clip` (a :class:`~liftrig.formats.Joints3D` clip -> :class:`end_to_end.RetargetResult`)
+  and :func:`end_to_end.retarget_points` (world points -> result);
 - :func:`export.write_pose_bvh` (a solved pose -> BVH file), :mod:`bvh` (read, FK, write);
 - :class:`rig.Rig` (``Rig.from_matrices`` takes Blender's rest matrices), :mod:`presets`
   (``detect_preset``, ``preset``), :func:`bonemap.bind` and :func:`solver.solve_pose`, whose

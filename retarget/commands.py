@@ -38,7 +38,7 @@ def add_commands(sub) -> None:
 def run_retarget(args) -> int:
     from ..formats import Joints3D
     from .export import write_pose_bvh
-    from .clip import load_rig, retarget_clip
+    from .end_to_end import load_rig, retarget_clip
 
     src, out = Path(args.joints), Path(args.output)
     if out.suffix.lower() != ".bvh":

@@ -8,7 +8,7 @@ import pytest
 from liftrig.retarget.bvh import read_bvh
 from liftrig.retarget.export import write_pose_bvh
 from liftrig.retarget.mocap_map import mocap_to_h36m
-from liftrig.retarget.clip import RetargetOptions, retarget_points
+from liftrig.retarget.end_to_end import RetargetOptions, retarget_points
 
 bpy = pytest.importorskip("bpy")
 

@@ -11,7 +11,7 @@ from liftrig.retarget.bvh import read_bvh
 from liftrig.retarget.contacts import (ContactSettings, contact_intervals, detect_contacts,
                                        foot_skating, knee_angles)
 from liftrig.retarget.mocap_map import mocap_to_h36m
-from liftrig.retarget.clip import RetargetOptions, retarget_clip, retarget_points
+from liftrig.retarget.end_to_end import RetargetOptions, retarget_clip, retarget_points
 from liftrig.retarget.rotations import angle_between_rotations
 
 # The lifter's output is not exact: MediaPipe's 2D keypoints jitter by a few pixels, and a

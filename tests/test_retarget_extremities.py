@@ -13,7 +13,7 @@ from liftrig.errors import LiftRigError
 from liftrig.formats import Joints3D
 from liftrig.retarget import presets
 from liftrig.retarget.bonemap import bind, bone_map_from_dict
-from liftrig.retarget.clip import RetargetOptions, retarget_clip
+from liftrig.retarget.end_to_end import RetargetOptions, retarget_clip
 
 from conftest import POSE_MODEL, VIDEOS
 
@@ -82,7 +82,7 @@ def test_walking_feet_roll_over_planted_heels_and_balls(outdoor_joints):
     rolling contact than with the ankle planted on feet that follow the shins, and far less than
     without locking; the toes bend only while the ball is down."""
     from liftrig.retarget.contacts import part_skating, planted_weight
-    from liftrig.retarget.clip import foot_parts
+    from liftrig.retarget.end_to_end import foot_parts
 
     clip, fps = outdoor_joints, outdoor_joints.keypoints.fps
     rolled = retarget_clip(clip, RetargetOptions())

@@ -14,7 +14,7 @@ from liftrig.retarget import presets, solver
 from liftrig.retarget.bonemap import bind, bone_map_from_dict, load_bone_map_json
 from liftrig.retarget.bvh import forward_kinematics, format_bvh, parse_bvh, read_bvh
 from liftrig.retarget.mocap_map import mocap_to_h36m
-from liftrig.retarget.clip import RetargetOptions, retarget_points
+from liftrig.retarget.end_to_end import RetargetOptions, retarget_points
 from liftrig.retarget.export import Z_UP_TO_Y_UP, pose_to_bvh
 from liftrig.retarget.rig import Rig
 from liftrig.retarget.rotations import angle_between_rotations, quat_from_matrix
