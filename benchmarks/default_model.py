@@ -9,7 +9,8 @@
    not depend on where a detector or a rig puts hip and shoulder points). Protocols
    (:func:`protocols`): ``studio`` (the actor's own body, stages 1-2's cameras, as before), and
    the clip re-posed on a drawn adult body filmed by an everyday camera, with exact 2D, with
-   MediaPipe-like 2D, through a phone's main lens only, and from a high camera only. The
+   MediaPipe-like 2D, with the wider jitter of everyday footage (``mocap.EVERYDAY_DETECTOR``),
+   through a phone's main lens only, and from a high camera only. The
    drawn-body targets put hips and shoulders where the detector sees them (``seen_targets``).
    ``--no-keep-in-frame`` lets the cameras cut the body (stage 1's protocol).
 2. Real footage, against MediaPipe's own per-frame 3D (``pose_world_landmarks``, mapped to the
@@ -54,6 +55,8 @@ def protocols(keep_in_frame: bool = True) -> dict:
         # other bodies through everyday cameras, with exact 2D and with MediaPipe-like 2D
         "bodies, exact 2D": {"ranges": everyday, "noise": None, **drawn},
         "bodies": {"ranges": everyday, "noise": mocap.REAL_BODY_DETECTOR, **drawn},
+        # the same with the jitter of everyday footage, up to a back-lit, small subject's
+        "bodies, noisy 2D": {"ranges": everyday, "noise": mocap.EVERYDAY_DETECTOR, **drawn},
         # the same, only phones' main lenses at hand height; only high cameras looking down
         "bodies, phone": {"ranges": dataclasses.replace(
             everyday, phone_share=1.0, wide_share=0.0, heights_m=((1.0, 0.8, 1.8),)),

@@ -31,6 +31,8 @@ DEFAULTS = {
              "keep_in_frame": True,
              # mocap.synthesis_options: camera population, drawn bodies, detector-seen targets
              "cameras": "studio", "bodies": False, "seen_targets": False,
+             # mocap.DETECTORS: the 2D detector's errors (auto: real_body with bodies, else studio)
+             "detector": "auto",
              # mocap.clip_weights: {source = share} of the training windows (default: by length)
              "source_shares": {}},
     "model": {},
