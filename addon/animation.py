@@ -314,3 +314,23 @@ def lift_to_scene(scene, source, armature=None, bone_map=None, lift_options=None
                                retarget_options, worker_python, progress)
     return apply_motion(scene, motion, clip_name(source), armature, frame_start, progress,
                         empties, reference, Path(source))
+
+
+def apply_motion_by_name(scene_name: str, motion: KeyedMotion, name: str,
+                         armature_name: str | None = None, frame_start: int = 1,
+                         progress: ProgressFn | None = None) -> Applied:
+    """:func:`apply_motion` for a job that holds names, not Blender data (the data may have gone
+    while it ran): the scene and armature looked up now, the keys written into that scene even
+    when the window shows another one by now (a new skeleton needs its view layer)."""
+    scene = bpy.data.scenes.get(scene_name)
+    if scene is None:
+        raise LiftRigError(f"the scene {scene_name!r} is gone")
+    armature = None
+    if armature_name is not None:
+        armature = bpy.data.objects.get(armature_name)
+        if armature is None:
+            raise LiftRigError(f"the armature {armature_name!r} is gone")
+    in_scene = contextlib.nullcontext() if bpy.context.scene == scene else \
+        bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0])
+    with in_scene:
+        return apply_motion(scene, motion, name, armature, frame_start, progress)

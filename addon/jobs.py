@@ -340,9 +340,7 @@ class LiftJob:
             except queue.Empty:
                 return self.state
             if kind == "progress":
-                self.stage, self.done, self.total = value
-                if not self.stages or self.stages[-1] != self.stage:
-                    self.stages.append(self.stage)
+                self._at(*value)
             elif kind == "cancelled":
                 return self._end(CANCELLED, "cancelled; the scene is as it was")
             elif kind == "error":
@@ -351,36 +349,16 @@ class LiftJob:
                 return self._apply(value)
 
     def _apply(self, motion) -> str:
-        import bpy
-
-        from .animation import apply_motion
-
-        scene = bpy.data.scenes.get(self.scene_name)
-        armature = None
-        if self.armature_name is not None:
-            armature = bpy.data.objects.get(self.armature_name)
-            if armature is None:
-                return self._end(FAILED, f"the armature {self.armature_name!r} is gone")
-        if scene is None:
-            return self._end(FAILED, f"the scene {self.scene_name!r} is gone")
+        from .animation import apply_motion_by_name
 
         def progress(stage, done, total):
             if self._cancel.is_set():
                 raise Cancelled()
-            self.stage, self.done, self.total = stage, done, total
-            if self.stages[-1:] != [stage]:
-                self.stages.append(stage)
+            self._at(stage, done, total)
 
-        import contextlib
-
-        # The keys go into the job's scene even when the window shows another one by now
-        # (creating a skeleton needs that scene's view layer in the context).
-        in_scene = contextlib.nullcontext() if bpy.context.scene == scene else \
-            bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0])
         try:
-            with in_scene:
-                applied = apply_motion(scene, motion, self.name, armature, self.frame_start,
-                                       progress)
+            applied = apply_motion_by_name(self.scene_name, motion, self.name, self.armature_name,
+                                           self.frame_start, progress)
         except Cancelled:
             return self._end(CANCELLED, "cancelled; the scene is as it was")
         except LiftRigError as exc:
@@ -395,6 +373,12 @@ class LiftJob:
         frames = self.result.frames
         return self._end(FINISHED, f"{frames} frames keyed on {applied.armature.name!r} in "
                                    f"{self.result.seconds:.1f} s")
+
+    def _at(self, stage: str, done: int, total) -> None:
+        """The job is at ``stage`` (``done`` of ``total``); every new stage is recorded."""
+        self.stage, self.done, self.total = stage, done, total
+        if self.stages[-1:] != [stage]:
+            self.stages.append(stage)
 
     def _end(self, state: str, message: str) -> str:
         self.state, self.message = state, message
